@@ -1,0 +1,430 @@
+//! Validation of workload specs: deployments, replica sets, stateful sets, daemon sets, jobs, cron jobs.
+
+use serde_json::Value;
+
+use super::FieldError;
+use super::pod::{restart_policy, validate_pod_template};
+use super::util::{child, get_i64, get_str};
+use crate::selector::LabelSelector;
+
+fn non_negative(spec: &Value, key: &str, errs: &mut Vec<FieldError>) {
+    if let Some(n) = get_i64(spec, key)
+        && n < 0
+    {
+        errs.push(FieldError::invalid(
+            child("spec", key),
+            n,
+            "must be greater than or equal to 0",
+        ));
+    }
+}
+
+fn render_labels(labels: Option<&Value>) -> String {
+    let mut parts: Vec<String> = labels
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}:{}", v.as_str().unwrap_or_default()))
+        .collect();
+    parts.sort();
+    format!("map[{}]", parts.join(" "))
+}
+
+/// `spec.selector` must be present and non-empty, and must select the template's labels.
+fn validate_selector(spec: &Value, path: &str, required: bool, errs: &mut Vec<FieldError>) {
+    let selector = spec.get("selector").filter(|s| !s.is_null());
+    let Some(selector) = selector else {
+        if required {
+            errs.push(FieldError::required(child(path, "selector"), ""));
+        }
+        return;
+    };
+    let parsed = match LabelSelector::from_label_selector(selector) {
+        Ok(s) => s,
+        Err(e) => {
+            errs.push(FieldError::invalid(
+                child(path, "selector"),
+                selector.clone(),
+                e.to_string(),
+            ));
+            return;
+        }
+    };
+    if parsed.is_empty() {
+        errs.push(FieldError::invalid(
+            child(path, "selector"),
+            selector.clone(),
+            "empty selector is invalid",
+        ));
+        return;
+    }
+    let labels = spec.pointer("/template/metadata/labels");
+    if !parsed.matches(labels) {
+        errs.push(FieldError::invalid(
+            child(path, "template.metadata.labels"),
+            render_labels(labels),
+            "`selector` does not match template `labels`",
+        ));
+    }
+}
+
+fn require_always_restart(spec: &Value, errs: &mut Vec<FieldError>) {
+    let policy = restart_policy(spec.pointer("/template/spec"));
+    if policy != "Always" {
+        errs.push(FieldError::not_supported(
+            "spec.template.spec.restartPolicy",
+            policy,
+            &["Always"],
+        ));
+    }
+}
+
+fn spec_of<'a>(obj: &'a Value, errs: &mut Vec<FieldError>) -> Option<&'a Value> {
+    let spec = obj.get("spec").filter(|s| s.is_object());
+    if spec.is_none() {
+        errs.push(FieldError::required("spec", ""));
+    }
+    spec
+}
+
+pub(crate) fn validate_deployment(obj: &Value, errs: &mut Vec<FieldError>) {
+    let Some(spec) = spec_of(obj, errs) else {
+        return;
+    };
+    for key in ["replicas", "minReadySeconds", "revisionHistoryLimit"] {
+        non_negative(spec, key, errs);
+    }
+    validate_selector(spec, "spec", true, errs);
+    validate_pod_template(spec.get("template"), "spec.template", errs);
+    require_always_restart(spec, errs);
+    if let Some(strategy) = spec.get("strategy") {
+        match get_str(strategy, "type") {
+            Some("Recreate") => {
+                if strategy.get("rollingUpdate").is_some_and(|r| !r.is_null()) {
+                    errs.push(FieldError::forbidden(
+                        "spec.strategy.rollingUpdate",
+                        "may not be specified when strategy `type` is 'Recreate'",
+                    ));
+                }
+            }
+            Some("RollingUpdate") | None => {
+                if let Some(rolling) = strategy.get("rollingUpdate") {
+                    validate_rolling_update(rolling, "spec.strategy.rollingUpdate", errs);
+                }
+            }
+            Some(other) => {
+                errs.push(FieldError::not_supported(
+                    "spec.strategy.type",
+                    other,
+                    &["Recreate", "RollingUpdate"],
+                ));
+            }
+        }
+    }
+    if let Some(deadline) = get_i64(spec, "progressDeadlineSeconds")
+        && deadline <= get_i64(spec, "minReadySeconds").unwrap_or(0)
+    {
+        errs.push(FieldError::invalid(
+            "spec.progressDeadlineSeconds",
+            deadline,
+            "must be greater than minReadySeconds",
+        ));
+    }
+}
+
+/// An int-or-percent value: a non-negative integer or `N%` with N in 0..=100.
+fn int_or_percent(v: Option<&Value>, path: &str, errs: &mut Vec<FieldError>) -> bool {
+    match v {
+        None | Some(Value::Null) => true,
+        Some(Value::Number(n)) => match n.as_i64() {
+            Some(i) if i >= 0 => i == 0,
+            _ => {
+                errs.push(FieldError::invalid(
+                    path,
+                    v.cloned().unwrap_or_default(),
+                    "must be greater than or equal to 0",
+                ));
+                false
+            }
+        },
+        Some(Value::String(s)) => match s.strip_suffix('%').and_then(|p| p.parse::<i64>().ok()) {
+            Some(p) if (0..=100).contains(&p) => p == 0,
+            Some(_) => {
+                errs.push(FieldError::invalid(
+                    path,
+                    s.as_str(),
+                    "must not be greater than 100%",
+                ));
+                false
+            }
+            None => {
+                errs.push(FieldError::invalid(path, s.as_str(), "a valid percent string must be a numeric string followed by an ending '%' (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')"));
+                false
+            }
+        },
+        Some(other) => {
+            errs.push(FieldError::invalid(
+                path,
+                other.clone(),
+                "must be an integer or a percentage",
+            ));
+            false
+        }
+    }
+}
+
+fn validate_rolling_update(rolling: &Value, path: &str, errs: &mut Vec<FieldError>) {
+    let unavailable_zero = int_or_percent(
+        rolling.get("maxUnavailable"),
+        &child(path, "maxUnavailable"),
+        errs,
+    );
+    let surge_zero = int_or_percent(rolling.get("maxSurge"), &child(path, "maxSurge"), errs);
+    let both_set = rolling.get("maxUnavailable").is_some_and(|v| !v.is_null())
+        && rolling.get("maxSurge").is_some_and(|v| !v.is_null());
+    if both_set && unavailable_zero && surge_zero {
+        errs.push(FieldError::invalid(
+            child(path, "maxUnavailable"),
+            rolling.get("maxUnavailable").cloned().unwrap_or_default(),
+            "may not be 0 when `maxSurge` is 0",
+        ));
+    }
+}
+
+pub(crate) fn validate_replica_set(obj: &Value, errs: &mut Vec<FieldError>) {
+    let Some(spec) = spec_of(obj, errs) else {
+        return;
+    };
+    non_negative(spec, "replicas", errs);
+    non_negative(spec, "minReadySeconds", errs);
+    validate_selector(spec, "spec", true, errs);
+    validate_pod_template(spec.get("template"), "spec.template", errs);
+    require_always_restart(spec, errs);
+}
+
+pub(crate) fn validate_stateful_set(obj: &Value, errs: &mut Vec<FieldError>) {
+    let Some(spec) = spec_of(obj, errs) else {
+        return;
+    };
+    non_negative(spec, "replicas", errs);
+    non_negative(spec, "minReadySeconds", errs);
+    non_negative(spec, "revisionHistoryLimit", errs);
+    validate_selector(spec, "spec", true, errs);
+    validate_pod_template(spec.get("template"), "spec.template", errs);
+    require_always_restart(spec, errs);
+    if let Some(p) = get_str(spec, "podManagementPolicy")
+        && !["OrderedReady", "Parallel"].contains(&p)
+    {
+        errs.push(FieldError::not_supported(
+            "spec.podManagementPolicy",
+            p,
+            &["OrderedReady", "Parallel"],
+        ));
+    }
+    if let Some(t) = spec.get("updateStrategy").and_then(|s| get_str(s, "type"))
+        && !["RollingUpdate", "OnDelete"].contains(&t)
+    {
+        errs.push(FieldError::not_supported(
+            "spec.updateStrategy.type",
+            t,
+            &["OnDelete", "RollingUpdate"],
+        ));
+    }
+}
+
+pub(crate) fn validate_daemon_set(obj: &Value, errs: &mut Vec<FieldError>) {
+    let Some(spec) = spec_of(obj, errs) else {
+        return;
+    };
+    non_negative(spec, "minReadySeconds", errs);
+    non_negative(spec, "revisionHistoryLimit", errs);
+    validate_selector(spec, "spec", true, errs);
+    validate_pod_template(spec.get("template"), "spec.template", errs);
+    require_always_restart(spec, errs);
+    if let Some(strategy) = spec.get("updateStrategy") {
+        match get_str(strategy, "type") {
+            Some("RollingUpdate") | None => {
+                if let Some(rolling) = strategy.get("rollingUpdate") {
+                    validate_rolling_update(rolling, "spec.updateStrategy.rollingUpdate", errs);
+                }
+            }
+            Some("OnDelete") => {}
+            Some(other) => {
+                errs.push(FieldError::not_supported(
+                    "spec.updateStrategy.type",
+                    other,
+                    &["OnDelete", "RollingUpdate"],
+                ));
+            }
+        }
+    }
+}
+
+/// Validates a job spec at `path` (`spec` or `spec.jobTemplate.spec`).
+fn validate_job_spec(spec: &Value, path: &str, errs: &mut Vec<FieldError>) {
+    for key in ["parallelism", "completions", "backoffLimit"] {
+        if let Some(n) = get_i64(spec, key)
+            && n < 0
+        {
+            errs.push(FieldError::invalid(
+                child(path, key),
+                n,
+                "must be greater than or equal to 0",
+            ));
+        }
+    }
+    if let Some(n) = get_i64(spec, "activeDeadlineSeconds")
+        && n <= 0
+    {
+        errs.push(FieldError::invalid(
+            child(path, "activeDeadlineSeconds"),
+            n,
+            "must be greater than 0",
+        ));
+    }
+    if let Some(mode) = get_str(spec, "completionMode")
+        && !["NonIndexed", "Indexed"].contains(&mode)
+    {
+        errs.push(FieldError::not_supported(
+            child(path, "completionMode"),
+            mode,
+            &["NonIndexed", "Indexed"],
+        ));
+    }
+    if get_str(spec, "completionMode") == Some("Indexed") && get_i64(spec, "completions").is_none()
+    {
+        errs.push(FieldError::required(
+            child(path, "completions"),
+            "when completion mode is Indexed",
+        ));
+    }
+    // A generated selector needs the uid, which may not be assigned yet; a manual one is required.
+    let manual = spec.get("manualSelector").and_then(Value::as_bool) == Some(true);
+    validate_selector(spec, path, manual, errs);
+    let template_path = child(path, "template");
+    validate_pod_template(spec.get("template"), &template_path, errs);
+    let policy = restart_policy(spec.pointer("/template/spec"));
+    if !["OnFailure", "Never"].contains(&policy) {
+        errs.push(FieldError::not_supported(
+            child(&template_path, "spec.restartPolicy"),
+            policy,
+            &["OnFailure", "Never"],
+        ));
+    }
+}
+
+pub(crate) fn validate_job(obj: &Value, errs: &mut Vec<FieldError>) {
+    if let Some(spec) = spec_of(obj, errs) {
+        validate_job_spec(spec, "spec", errs);
+    }
+}
+
+/// Longest cron job name, so the names of its jobs (name plus 11 characters) stay valid labels.
+const CRON_JOB_NAME_MAX: usize = 52;
+
+pub(crate) fn validate_cron_job(obj: &Value, errs: &mut Vec<FieldError>) {
+    if let Some(name) = obj.pointer("/metadata/name").and_then(Value::as_str)
+        && name.len() > CRON_JOB_NAME_MAX
+    {
+        errs.push(FieldError::invalid(
+            "metadata.name",
+            name,
+            format!("must be no more than {CRON_JOB_NAME_MAX} characters"),
+        ));
+    }
+    let Some(spec) = spec_of(obj, errs) else {
+        return;
+    };
+    match get_str(spec, "schedule") {
+        None | Some("") => errs.push(FieldError::required("spec.schedule", "")),
+        Some(schedule) => {
+            if let Err(msg) = check_cron_schedule(schedule) {
+                errs.push(FieldError::invalid("spec.schedule", schedule, msg));
+            }
+        }
+    }
+    if let Some(p) = get_str(spec, "concurrencyPolicy")
+        && !["Allow", "Forbid", "Replace"].contains(&p)
+    {
+        errs.push(FieldError::not_supported(
+            "spec.concurrencyPolicy",
+            p,
+            &["Allow", "Forbid", "Replace"],
+        ));
+    }
+    for key in [
+        "successfulJobsHistoryLimit",
+        "failedJobsHistoryLimit",
+        "startingDeadlineSeconds",
+    ] {
+        non_negative(spec, key, errs);
+    }
+    match spec.pointer("/jobTemplate/spec").filter(|s| s.is_object()) {
+        Some(job_spec) => validate_job_spec(job_spec, "spec.jobTemplate.spec", errs),
+        None => errs.push(FieldError::required("spec.jobTemplate.spec", "")),
+    }
+}
+
+/// Checks a standard five-field cron expression or a `@hourly`-style macro.
+pub(crate) fn check_cron_schedule(schedule: &str) -> Result<(), String> {
+    let s = schedule.trim();
+    let s = s
+        .strip_prefix("TZ=")
+        .or_else(|| s.strip_prefix("CRON_TZ="))
+        .map_or(s, |rest| rest.split_once(' ').map_or("", |(_, r)| r.trim()));
+    if s.starts_with('@') {
+        return if [
+            "@yearly",
+            "@annually",
+            "@monthly",
+            "@weekly",
+            "@daily",
+            "@midnight",
+            "@hourly",
+        ]
+        .contains(&s)
+        {
+            Ok(())
+        } else {
+            Err(format!("unrecognized descriptor: {s}"))
+        };
+    }
+    let fields: Vec<&str> = s.split_whitespace().collect();
+    if fields.len() != 5 {
+        return Err(format!(
+            "expected exactly 5 fields, found {}: {s}",
+            fields.len()
+        ));
+    }
+    let ranges = [(0, 59), (0, 23), (1, 31), (1, 12), (0, 7)];
+    for (field, (lo, hi)) in fields.iter().zip(ranges) {
+        for part in field.split(',') {
+            let (range, step) = part.split_once('/').unwrap_or((part, "1"));
+            if step.parse::<u32>().map_or(true, |s| s == 0) {
+                return Err(format!("failed to parse int from {step}: invalid step"));
+            }
+            if range == "*" || range == "?" {
+                continue;
+            }
+            let (a, b) = range.split_once('-').unwrap_or((range, range));
+            for bound in [a, b] {
+                // Month and weekday names (JAN, MON) are accepted as they are.
+                if bound.chars().all(|c| c.is_ascii_alphabetic()) && bound.len() == 3 {
+                    continue;
+                }
+                match bound.parse::<u32>() {
+                    Ok(v) if (lo..=hi).contains(&v) => {}
+                    Ok(v) => {
+                        return Err(format!(
+                            "end of range ({v}) above maximum ({hi}) or below minimum ({lo}): {part}"
+                        ));
+                    }
+                    Err(_) => {
+                        return Err(format!("failed to parse int from {bound}: invalid syntax"));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,147 @@
+//! The Raft log and vote in redb: blocking operations, each one redb transaction.
+//!
+//! Appends, truncations, purges and votes commit with `Durability::Immediate` (fsync) before they
+//! return, because openraft treats their completion as a promise to the rest of the cluster.
+
+use std::ops::{Bound, RangeBounds};
+use std::sync::Arc;
+
+use openraft::{LogId, RaftLogId, Vote};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable};
+
+use super::TypeConfig;
+use super::tables::{
+    DbError, KEY_COMMITTED, KEY_PURGED, KEY_VOTE, RAFT_LOG, RAFT_META, decode, encode, read_meta,
+};
+
+type Entry = openraft::Entry<TypeConfig>;
+
+/// The ends of the stored log.
+pub(crate) struct LogBounds {
+    pub purged: Option<LogId<u64>>,
+    /// The last entry's id, or `purged` when the log is empty.
+    pub last: Option<LogId<u64>>,
+}
+
+/// The log half of the redb storage.
+#[derive(Clone)]
+pub(crate) struct LogStore {
+    db: Arc<Database>,
+}
+
+impl LogStore {
+    pub(crate) fn new(db: Arc<Database>) -> Self {
+        Self { db }
+    }
+
+    /// Last purged log id and last log id (the purged one when the log is empty).
+    pub(crate) fn log_state(&self) -> Result<LogBounds, DbError> {
+        let txn = self.db.begin_read()?;
+        let meta = txn.open_table(RAFT_META)?;
+        let purged: Option<LogId<u64>> =
+            read_meta::<Option<LogId<u64>>>(&meta, KEY_PURGED)?.flatten();
+        let log = txn.open_table(RAFT_LOG)?;
+        let last = match log.last()? {
+            Some((_, bytes)) => Some(*decode::<Entry>("raft_log", bytes.value())?.get_log_id()),
+            None => purged,
+        };
+        Ok(LogBounds { purged, last })
+    }
+
+    pub(crate) fn entries(&self, range: impl RangeBounds<u64>) -> Result<Vec<Entry>, DbError> {
+        let start = match range.start_bound() {
+            Bound::Included(i) => Bound::Included(*i),
+            Bound::Excluded(i) => Bound::Excluded(*i),
+            Bound::Unbounded => Bound::Unbounded,
+        };
+        let end = match range.end_bound() {
+            Bound::Included(i) => Bound::Included(*i),
+            Bound::Excluded(i) => Bound::Excluded(*i),
+            Bound::Unbounded => Bound::Unbounded,
+        };
+        let txn = self.db.begin_read()?;
+        let log = txn.open_table(RAFT_LOG)?;
+        let mut out = Vec::new();
+        for item in log.range::<u64>((start, end))? {
+            let (_, bytes) = item?;
+            out.push(decode("raft_log", bytes.value())?);
+        }
+        Ok(out)
+    }
+
+    /// Appends entries durably.
+    pub(crate) fn append(&self, entries: Vec<Entry>) -> Result<(), DbError> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::Immediate)?;
+        {
+            let mut log = txn.open_table(RAFT_LOG)?;
+            for entry in &entries {
+                log.insert(entry.get_log_id().index, encode(entry)?.as_slice())?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Removes entries from `index` on (conflicting entries of a former leader), durably.
+    pub(crate) fn truncate_from(&self, index: u64) -> Result<(), DbError> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::Immediate)?;
+        {
+            let mut log = txn.open_table(RAFT_LOG)?;
+            log.retain_in::<u64, _>(index.., |_, _| false)?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Records `upto` as purged and removes entries up to it, durably.
+    ///
+    /// Being durable matters beyond the log: this commit also makes every earlier non-durable
+    /// state machine commit durable (see `state_machine`).
+    pub(crate) fn purge_upto(&self, upto: LogId<u64>) -> Result<(), DbError> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::Immediate)?;
+        {
+            let mut meta = txn.open_table(RAFT_META)?;
+            meta.insert(KEY_PURGED, encode(&Some(upto))?.as_slice())?;
+            let mut log = txn.open_table(RAFT_LOG)?;
+            log.retain_in::<u64, _>(..=upto.index, |_, _| false)?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    pub(crate) fn save_vote(&self, vote: &Vote<u64>) -> Result<(), DbError> {
+        self.put_meta(KEY_VOTE, encode(vote)?, Durability::Immediate)
+    }
+
+    pub(crate) fn read_vote(&self) -> Result<Option<Vote<u64>>, DbError> {
+        let txn = self.db.begin_read()?;
+        let meta = txn.open_table(RAFT_META)?;
+        read_meta(&meta, KEY_VOTE)
+    }
+
+    /// Saves the committed log id without fsync: it only lets a restart re-apply committed
+    /// entries early, and losing it merely means waiting for the leader to say it again.
+    pub(crate) fn save_committed(&self, committed: Option<LogId<u64>>) -> Result<(), DbError> {
+        self.put_meta(KEY_COMMITTED, encode(&committed)?, Durability::None)
+    }
+
+    pub(crate) fn read_committed(&self) -> Result<Option<LogId<u64>>, DbError> {
+        let txn = self.db.begin_read()?;
+        let meta = txn.open_table(RAFT_META)?;
+        Ok(read_meta::<Option<LogId<u64>>>(&meta, KEY_COMMITTED)?.flatten())
+    }
+
+    fn put_meta(&self, key: &str, value: Vec<u8>, durability: Durability) -> Result<(), DbError> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(durability)?;
+        {
+            let mut meta = txn.open_table(RAFT_META)?;
+            meta.insert(key, value.as_slice())?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+}

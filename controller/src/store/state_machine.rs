@@ -1,0 +1,249 @@
+//! The state machine in redb: applying entries, building and installing snapshots.
+//!
+//! # Why applies may skip fsync
+//!
+//! Applies commit with `Durability::None`: redb keeps such a commit in memory and makes it durable
+//! with the next `Durability::Immediate` commit to the same file, which persists every commit
+//! before it. After a crash the state machine is therefore at some earlier *durable* applied index
+//! `D` (its objects and `last_applied` are written in one transaction, so they always agree). This
+//! is safe because every entry after `D` is still in the durable log:
+//!
+//! - entries reach the state machine only after they were appended, and appends are durable;
+//! - the log is purged only up to a snapshot's `last_log_id`, and the purge is itself a durable
+//!   commit, which also persists the state machine as of that moment; the snapshot was built from
+//!   an applied state at least as new as the purge point, and openraft keeps
+//!   `max_in_snapshot_log_to_keep` more entries besides, so `D` >= purged index;
+//! - storing a built snapshot and installing a received one are durable commits too.
+//!
+//! On restart openraft re-applies `(D, committed]` from the log (committed is read back from
+//! `raft_meta`, or learnt again from the leader), and applying is deterministic, so the objects
+//! and their `resourceVersion`s come out exactly as before the crash. A committed write is thus
+//! never lost, even when every node is killed at once.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use openraft::{BasicNode, EntryPayload, LogId, SnapshotMeta, StoredMembership};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, Table};
+use tokio::sync::watch;
+
+use super::TypeConfig;
+use super::apply::{ObjectRecord, ObjectView, apply_command};
+use super::command::{Applied, CommandResult};
+use super::image::{ImageObject, SnapshotImage};
+use super::tables::{
+    AppliedState, DbError, KEY_LAST_APPLIED, KEY_LAST_MEMBERSHIP, KEY_SNAPSHOT_DATA,
+    KEY_SNAPSHOT_META, OBJECTS, SM_META, SNAPSHOT, decode_object, encode, encode_object, read_meta,
+};
+use super::watch::WatchHub;
+
+type Entry = openraft::Entry<TypeConfig>;
+pub(crate) type Membership = StoredMembership<u64, BasicNode>;
+pub(crate) type Meta = SnapshotMeta<u64, BasicNode>;
+
+/// The state machine half of the redb storage.
+#[derive(Clone)]
+pub(crate) struct StateMachine {
+    db: Arc<Database>,
+    hub: Arc<WatchHub>,
+    /// Last applied index, for readers that wait on it.
+    applied: Arc<watch::Sender<u64>>,
+}
+
+struct TableView<'a, 't>(&'a Table<'t, &'static str, &'static [u8]>);
+
+impl ObjectView for TableView<'_, '_> {
+    type Error = DbError;
+    fn object(&self, key: &str) -> Result<Option<ObjectRecord>, DbError> {
+        match self.0.get(key)? {
+            Some(value) => Ok(Some(decode_object(key, value.value())?)),
+            None => Ok(None),
+        }
+    }
+}
+
+impl StateMachine {
+    pub(crate) fn new(
+        db: Arc<Database>,
+        hub: Arc<WatchHub>,
+        applied: Arc<watch::Sender<u64>>,
+    ) -> Self {
+        Self { db, hub, applied }
+    }
+
+    pub(crate) fn applied_state(&self) -> Result<AppliedState, DbError> {
+        super::tables::read_applied_state(&self.db)
+    }
+
+    /// Applies entries in one non-durable transaction (see the module docs), then publishes the
+    /// changes to watchers.
+    pub(crate) fn apply(&self, entries: Vec<Entry>) -> Result<Vec<CommandResult>, DbError> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::None)?;
+        let mut results = Vec::with_capacity(entries.len());
+        let mut changes = Vec::new();
+        let mut last_applied = None;
+        {
+            let mut objects = txn.open_table(OBJECTS)?;
+            let mut meta = txn.open_table(SM_META)?;
+            for entry in entries {
+                last_applied = Some(entry.log_id);
+                match entry.payload {
+                    EntryPayload::Blank => results.push(Ok(Applied::Batch(Vec::new()))),
+                    EntryPayload::Normal(cmd) => {
+                        let outcome =
+                            apply_command(&TableView(&objects), &cmd, entry.log_id.index)?;
+                        for change in &outcome.changes {
+                            match &change.stored {
+                                Some(bytes) => {
+                                    let record = encode_object(change.revision, bytes);
+                                    objects.insert(change.key.as_str(), record.as_slice())?;
+                                }
+                                None => {
+                                    objects.remove(change.key.as_str())?;
+                                }
+                            }
+                        }
+                        results.push(outcome.result);
+                        changes.extend(outcome.changes);
+                    }
+                    EntryPayload::Membership(membership) => {
+                        let stored = Membership::new(Some(entry.log_id), membership);
+                        meta.insert(KEY_LAST_MEMBERSHIP, encode(&stored)?.as_slice())?;
+                        results.push(Ok(Applied::Batch(Vec::new())));
+                    }
+                }
+            }
+            if let Some(id) = last_applied {
+                meta.insert(KEY_LAST_APPLIED, encode(&Some(id))?.as_slice())?;
+            }
+        }
+        txn.commit()?;
+        if let Some(id) = last_applied {
+            self.applied.send_replace(id.index);
+        }
+        self.hub.publish(changes);
+        Ok(results)
+    }
+
+    /// Reads every object and the applied state in one read transaction.
+    pub(crate) fn image(&self) -> Result<SnapshotImage, DbError> {
+        read_image(&self.db)
+    }
+
+    /// Builds a snapshot of the current state and stores it durably.
+    pub(crate) fn build_snapshot(&self) -> Result<(Meta, Vec<u8>), DbError> {
+        let image = self.image()?;
+        let data = image.encode().map_err(|e| DbError::Other(e.to_string()))?;
+        let millis = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let meta = Meta {
+            last_log_id: image.last_applied,
+            last_membership: image.membership.clone(),
+            snapshot_id: format!(
+                "{}-{}-{millis}",
+                image.last_applied.map_or(0, |id| id.leader_id.term),
+                image.revision()
+            ),
+        };
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::Immediate)?;
+        {
+            let mut table = txn.open_table(SNAPSHOT)?;
+            table.insert(KEY_SNAPSHOT_META, encode(&meta)?.as_slice())?;
+            table.insert(KEY_SNAPSHOT_DATA, data.as_slice())?;
+        }
+        txn.commit()?;
+        Ok((meta, data))
+    }
+
+    /// The last built or installed snapshot.
+    pub(crate) fn current_snapshot(&self) -> Result<Option<(Meta, Vec<u8>)>, DbError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(SNAPSHOT)?;
+        let Some(meta) = read_meta::<Meta>(&table, KEY_SNAPSHOT_META)? else {
+            return Ok(None);
+        };
+        let data = table
+            .get(KEY_SNAPSHOT_DATA)?
+            .map(|d| d.value().to_vec())
+            .unwrap_or_default();
+        Ok(Some((meta, data)))
+    }
+
+    /// Replaces the whole state with a snapshot received from the leader, durably.
+    pub(crate) fn install_snapshot(&self, meta: &Meta, data: Vec<u8>) -> Result<(), DbError> {
+        let image = SnapshotImage::decode(&data).map_err(|e| DbError::Corrupt {
+            what: "received snapshot".to_owned(),
+            message: e.to_string(),
+        })?;
+        write_state(
+            &self.db,
+            &image.objects,
+            meta.last_log_id,
+            &meta.last_membership,
+            Some((meta, &data)),
+        )?;
+        let index = meta.last_log_id.map_or(0, |id| id.index);
+        // Watchers have missed whatever the snapshot skipped over.
+        self.hub.reset(index);
+        self.applied.send_replace(index);
+        Ok(())
+    }
+}
+
+/// Reads every object and the applied state in one read transaction.
+pub(crate) fn read_image(db: &Database) -> Result<SnapshotImage, DbError> {
+    let txn = db.begin_read()?;
+    let meta = txn.open_table(SM_META)?;
+    let last_applied = read_meta::<Option<LogId<u64>>>(&meta, KEY_LAST_APPLIED)?.flatten();
+    let membership: Membership = read_meta(&meta, KEY_LAST_MEMBERSHIP)?.unwrap_or_default();
+    let table = txn.open_table(OBJECTS)?;
+    let mut objects = Vec::new();
+    for item in table.iter()? {
+        let (key, value) = item?;
+        let record = decode_object(key.value(), value.value())?;
+        objects.push(ImageObject {
+            key: key.value().to_owned(),
+            revision: record.revision,
+            bytes: record.bytes,
+        });
+    }
+    Ok(SnapshotImage {
+        last_applied,
+        membership,
+        objects,
+    })
+}
+
+/// Replaces objects and applied state in one durable transaction, and optionally records the
+/// snapshot they came from.
+pub(crate) fn write_state(
+    db: &Database,
+    objects: &[ImageObject],
+    last_applied: Option<LogId<u64>>,
+    membership: &Membership,
+    snapshot: Option<(&Meta, &[u8])>,
+) -> Result<(), DbError> {
+    let mut txn = db.begin_write()?;
+    txn.set_durability(Durability::Immediate)?;
+    {
+        let mut table = txn.open_table(OBJECTS)?;
+        table.retain(|_, _| false)?;
+        for object in objects {
+            let record = encode_object(object.revision, &object.bytes);
+            table.insert(object.key.as_str(), record.as_slice())?;
+        }
+        let mut meta = txn.open_table(SM_META)?;
+        meta.insert(KEY_LAST_APPLIED, encode(&last_applied)?.as_slice())?;
+        meta.insert(KEY_LAST_MEMBERSHIP, encode(membership)?.as_slice())?;
+        if let Some((snapshot_meta, data)) = snapshot {
+            let mut table = txn.open_table(SNAPSHOT)?;
+            table.insert(KEY_SNAPSHOT_META, encode(snapshot_meta)?.as_slice())?;
+            table.insert(KEY_SNAPSHOT_DATA, data)?;
+        }
+    }
+    txn.commit()?;
+    Ok(())
+}

@@ -1,0 +1,212 @@
+//! The [`Store`] handle: opening, restoring from a backup, and shutting down.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use openraft::storage::Adaptor;
+use openraft::{
+    BasicNode, CommittedLeaderId, Config, LogId, Membership, Raft, SnapshotPolicy, StoredMembership,
+};
+use redb::Database;
+use tokio::sync::watch;
+
+use super::error::StoreError;
+use super::image::SnapshotImage;
+use super::log_store::LogStore;
+use super::metrics::LatencyHistogram;
+use super::network::PeerNetworkFactory;
+use super::raft_storage::RaftStore;
+use super::state_machine::{StateMachine, write_state};
+use super::tables::{DbError, open_database, read_applied_state};
+use super::watch::{WATCHER_QUEUE, WatchHub};
+use super::{Bootstrap, StoreConfig, TypeConfig};
+
+/// A handle to this controller's replica of the store. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) inner: Arc<StoreInner>,
+}
+
+pub(crate) struct StoreInner {
+    pub(crate) id: u64,
+    pub(crate) raft: Raft<TypeConfig>,
+    pub(crate) db: Arc<Database>,
+    pub(crate) hub: Arc<WatchHub>,
+    /// Last applied log index, updated by the state machine after each commit.
+    pub(crate) applied: Arc<watch::Sender<u64>>,
+    pub(crate) client: reqwest::Client,
+    pub(crate) commit_latency: LatencyHistogram,
+    pub(crate) shut_down: AtomicBool,
+}
+
+/// Runs blocking redb work off the async runtime.
+pub(crate) async fn blocking<T, F>(work: F) -> Result<T, StoreError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, DbError> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result.map_err(db_error),
+        Err(join) => Err(StoreError::Fatal(format!("storage task failed: {join}"))),
+    }
+}
+
+pub(crate) fn db_error(e: DbError) -> StoreError {
+    match e {
+        DbError::Redb(redb::Error::DatabaseAlreadyOpen) => StoreError::Fatal(
+            "store.redb is already open; is another controller using this data directory?"
+                .to_owned(),
+        ),
+        e => StoreError::Fatal(e.to_string()),
+    }
+}
+
+fn raft_config(cfg: &StoreConfig) -> Result<Arc<Config>, StoreError> {
+    let snapshot_after = cfg.snapshot_after_logs.max(1);
+    let config = Config {
+        cluster_name: "edgeplane".to_owned(),
+        // Edge links are slow and lossy: heartbeat often, but give elections room.
+        heartbeat_interval: 250,
+        election_timeout_min: 1000,
+        election_timeout_max: 2000,
+        install_snapshot_timeout: 10_000,
+        snapshot_max_chunk_size: 1024 * 1024,
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(snapshot_after),
+        // Keep some entries after a snapshot so that a briefly lagging follower catches up from
+        // the log instead of receiving the whole snapshot.
+        max_in_snapshot_log_to_keep: (snapshot_after / 10).min(1000),
+        ..Config::default()
+    };
+    config
+        .validate()
+        .map(Arc::new)
+        .map_err(|e| StoreError::Invalid(format!("raft configuration: {e}")))
+}
+
+impl Store {
+    /// Opens (or creates) `DATA_DIR/store.redb` and starts Raft. With [`Bootstrap::SingleNode`] a
+    /// fresh store becomes a one-voter cluster; an existing one just reopens with its membership.
+    pub async fn open(cfg: StoreConfig) -> Result<Store, StoreError> {
+        let dir = cfg.data_dir.clone();
+        let path = cfg.db_path();
+        let db = blocking(move || {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| DbError::Other(format!("creating {}: {e}", dir.display())))?;
+            open_database(&path)
+        })
+        .await?;
+        let initialize = cfg.bootstrap == Bootstrap::SingleNode;
+        Self::start(cfg, Arc::new(db), initialize).await
+    }
+
+    /// Starts a new single-node cluster from a backup, in a data directory without a store.
+    /// Revisions continue after the backup's revision.
+    pub async fn restore(cfg: StoreConfig, backup: &[u8]) -> Result<Store, StoreError> {
+        let image = SnapshotImage::decode(backup)?;
+        let path = cfg.db_path();
+        if path.exists() {
+            return Err(StoreError::Invalid(format!(
+                "{} already exists; restore into a data directory without a store",
+                path.display()
+            )));
+        }
+        let leader = CommittedLeaderId::new(0, cfg.node_id);
+        let last_applied = LogId::new(leader, image.revision());
+        let nodes = BTreeMap::from([(cfg.node_id, BasicNode::new(&cfg.advertise_url))]);
+        let membership = StoredMembership::new(
+            Some(last_applied),
+            Membership::new(vec![BTreeSet::from([cfg.node_id])], nodes),
+        );
+        let dir = cfg.data_dir.clone();
+        let db = blocking(move || {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| DbError::Other(format!("creating {}: {e}", dir.display())))?;
+            // Write into a temporary file and rename it, so that a crash mid-restore leaves no
+            // half-seeded store behind.
+            let tmp = path.with_extension("redb.restoring");
+            let _ = std::fs::remove_file(&tmp);
+            let db = open_database(&tmp)?;
+            write_state(&db, &image.objects, Some(last_applied), &membership, None)?;
+            drop(db);
+            std::fs::rename(&tmp, &path)
+                .map_err(|e| DbError::Other(format!("renaming {}: {e}", tmp.display())))?;
+            open_database(&path)
+        })
+        .await?;
+        tracing::info!(revision = last_applied.index, "restored store from backup");
+        Self::start(cfg, Arc::new(db), false).await
+    }
+
+    async fn start(
+        cfg: StoreConfig,
+        db: Arc<Database>,
+        initialize: bool,
+    ) -> Result<Store, StoreError> {
+        let config = raft_config(&cfg)?;
+        let state_db = db.clone();
+        let (last_applied, _) = blocking(move || read_applied_state(&state_db)).await?;
+        let floor = last_applied.map_or(0, |id| id.index);
+        let hub = Arc::new(WatchHub::new(cfg.watch_window, WATCHER_QUEUE, floor));
+        let applied = Arc::new(watch::channel(floor).0);
+        let storage = RaftStore::new(
+            LogStore::new(db.clone()),
+            StateMachine::new(db.clone(), hub.clone(), applied.clone()),
+        );
+        let (log_store, state_machine) = Adaptor::new(storage);
+        let network = PeerNetworkFactory::new(cfg.peer_client.clone());
+        let raft = Raft::new(cfg.node_id, config, network, log_store, state_machine)
+            .await
+            .map_err(StoreError::fatal)?;
+
+        if initialize && !raft.is_initialized().await.map_err(StoreError::fatal)? {
+            let nodes = BTreeMap::from([(cfg.node_id, BasicNode::new(&cfg.advertise_url))]);
+            raft.initialize(nodes).await.map_err(StoreError::fatal)?;
+            tracing::info!(
+                node_id = cfg.node_id,
+                "initialised a single-node store cluster"
+            );
+        } else {
+            // A sole voter need not wait an election timeout to lead again after a restart.
+            let voters: Vec<u64> = raft
+                .with_raft_state(|st| st.membership_state.effective().voter_ids().collect())
+                .await
+                .map_err(StoreError::fatal)?;
+            if voters == [cfg.node_id] {
+                let _ = raft.trigger().elect().await;
+            }
+        }
+
+        Ok(Store {
+            inner: Arc::new(StoreInner {
+                id: cfg.node_id,
+                raft,
+                db,
+                hub,
+                applied,
+                client: cfg.peer_client,
+                commit_latency: LatencyHistogram::new(),
+                shut_down: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// Stops Raft and ends every watcher. Later proposals fail with [`StoreError::Fatal`]; local
+    /// reads keep working until the last handle is dropped.
+    pub async fn shutdown(&self) {
+        if self.inner.shut_down.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if let Err(e) = self.inner.raft.shutdown().await {
+            tracing::warn!(error = %e, "raft did not shut down cleanly");
+        }
+        self.inner.hub.shutdown();
+    }
+
+    pub(crate) fn check_running(&self) -> Result<(), StoreError> {
+        if self.inner.shut_down.load(Ordering::Acquire) {
+            return Err(StoreError::Fatal("the store is shut down".to_owned()));
+        }
+        Ok(())
+    }
+}

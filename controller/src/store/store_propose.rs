@@ -1,0 +1,183 @@
+//! Proposing commands, and routing any leader-only request to the leader.
+//!
+//! On the leader a request runs locally; on a follower it is forwarded over HTTP. While no leader
+//! is known (an election), requests wait up to [`LEADER_WAIT`]. A request is retried only when it
+//! certainly did not take effect: the leader was unreachable before the request left, or the
+//! receiver answered that it is not the leader without proposing anything.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use openraft::error::{ClientWriteError, RaftError};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::command::{Command, CommandResult};
+use super::error::StoreError;
+use super::network::{PostError, post_wire};
+use super::store_open::Store;
+use super::wire::{ForwardError, PATH_PROPOSE};
+
+/// How long a request waits for a leader to be known.
+pub(crate) const LEADER_WAIT: Duration = Duration::from_secs(5);
+/// How long a local proposal waits for its entry to be committed and applied.
+pub(crate) const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pause between attempts while leadership settles.
+const RETRY_PAUSE: Duration = Duration::from_millis(100);
+
+/// The result of one attempt on the leader.
+pub(crate) enum Attempt<T> {
+    Done(Result<T, StoreError>),
+    /// The node turned out not to be the leader; nothing was done. Try again.
+    NotLeader,
+}
+
+impl Store {
+    /// Proposes a command to Raft and waits until it is committed and applied locally on the
+    /// leader. Followers forward it to the leader.
+    ///
+    /// [`StoreError::Timeout`] means the outcome is unknown: the command may still be applied.
+    pub async fn propose(&self, cmd: Command) -> Result<CommandResult, StoreError> {
+        self.check_running()?;
+        let started = Instant::now();
+        let result = self
+            .route_to_leader(
+                PATH_PROPOSE,
+                &cmd,
+                COMMIT_TIMEOUT + Duration::from_secs(2),
+                || self.propose_local(cmd.clone()),
+            )
+            .await;
+        if result.is_ok() {
+            self.inner.commit_latency.observe(started.elapsed());
+        }
+        result
+    }
+
+    /// Proposes on this node, which believes it is the leader.
+    pub(crate) async fn propose_local(&self, cmd: Command) -> Attempt<CommandResult> {
+        tracing::debug!(command = %cmd.describe(), "proposing");
+        match tokio::time::timeout(COMMIT_TIMEOUT, self.inner.raft.client_write(cmd)).await {
+            Err(_) => Attempt::Done(Err(StoreError::Timeout(
+                "the proposal was not committed in time (no quorum?)".to_owned(),
+            ))),
+            Ok(Ok(response)) => Attempt::Done(Ok(response.data)),
+            // Leadership moved before the entry was accepted. (If it moved after the entry was
+            // appended, the entry may still commit under the next leader; a retried command then
+            // meets its own effect, e.g. `AlreadyExists`.)
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => {
+                Attempt::NotLeader
+            }
+            Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e)))) => {
+                Attempt::Done(Err(StoreError::Invalid(e.to_string())))
+            }
+            Ok(Err(RaftError::Fatal(e))) => Attempt::Done(Err(StoreError::fatal(e))),
+        }
+    }
+
+    /// Runs `local` if this node is the leader, or POSTs `req` to the leader's `path` otherwise,
+    /// retrying while leadership settles for up to [`LEADER_WAIT`].
+    pub(crate) async fn route_to_leader<Req, T, L, Fut>(
+        &self,
+        path: &str,
+        req: &Req,
+        forward_timeout: Duration,
+        local: L,
+    ) -> Result<T, StoreError>
+    where
+        Req: Serialize,
+        T: DeserializeOwned,
+        L: Fn() -> Fut,
+        Fut: Future<Output = Attempt<T>>,
+    {
+        let deadline = Instant::now() + LEADER_WAIT;
+        loop {
+            self.check_running()?;
+            let (leader_id, leader_addr) = self.wait_for_leader(deadline).await?;
+            let attempt = if leader_id == self.inner.id {
+                local().await
+            } else {
+                self.forward(&leader_addr, path, req, forward_timeout).await
+            };
+            match attempt {
+                Attempt::Done(result) => return result,
+                Attempt::NotLeader if Instant::now() >= deadline => {
+                    return Err(StoreError::NoLeader);
+                }
+                Attempt::NotLeader => tokio::time::sleep(RETRY_PAUSE).await,
+            }
+        }
+    }
+
+    async fn forward<Req, T>(
+        &self,
+        leader_addr: &str,
+        path: &str,
+        req: &Req,
+        timeout: Duration,
+    ) -> Attempt<T>
+    where
+        Req: Serialize,
+        T: DeserializeOwned,
+    {
+        let reply = post_wire::<Req, Result<T, ForwardError>>(
+            &self.inner.client,
+            leader_addr,
+            path,
+            req,
+            timeout,
+        )
+        .await;
+        match reply {
+            Ok(Ok(value)) => Attempt::Done(Ok(value)),
+            Ok(Err(ForwardError::NoLeader)) => Attempt::NotLeader,
+            Ok(Err(e)) => match e.into_store_error(leader_addr) {
+                Some(e) => Attempt::Done(Err(e)),
+                None => Attempt::NotLeader,
+            },
+            // The request never reached the old leader (it is probably down); wait for the
+            // election to name a new one.
+            Err(PostError::Unreachable(message)) => {
+                tracing::debug!(%message, "leader unreachable, retrying");
+                Attempt::NotLeader
+            }
+            Err(PostError::Failed(message)) => Attempt::Done(Err(StoreError::Unavailable(message))),
+        }
+    }
+
+    /// Waits until some leader is known, or the deadline passes.
+    async fn wait_for_leader(&self, deadline: Instant) -> Result<(u64, String), StoreError> {
+        loop {
+            if let Some(leader) = self.leader() {
+                return Ok(leader);
+            }
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Err(StoreError::NoLeader);
+            }
+            let _ = self
+                .inner
+                .raft
+                .wait(Some(remaining.min(RETRY_PAUSE * 5)))
+                .metrics(|m| m.current_leader.is_some(), "a leader is known")
+                .await;
+        }
+    }
+
+    /// Serves a request forwarded by a follower: runs it only if this node is the leader, and
+    /// never forwards it again (which could loop while leadership moves).
+    pub(crate) async fn serve_forwarded<T, Fut>(&self, local: Fut) -> Result<T, ForwardError>
+    where
+        Fut: Future<Output = Attempt<T>>,
+    {
+        if self.check_running().is_err() || !self.is_leader() {
+            return Err(ForwardError::NotLeader);
+        }
+        match local.await {
+            Attempt::Done(result) => result.map_err(ForwardError::from),
+            Attempt::NotLeader => Err(ForwardError::NotLeader),
+        }
+    }
+}

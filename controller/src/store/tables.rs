@@ -1,0 +1,134 @@
+//! The layout of `store.redb`: table definitions, meta keys and value encodings.
+//!
+//! | table | key | value |
+//! |---|---|---|
+//! | `raft_log` | log index | postcard `Entry<TypeConfig>` |
+//! | `raft_meta` | `vote`, `committed`, `purged` | postcard `Vote` / `Option<LogId>` |
+//! | `objects` | store key | 8-byte big-endian revision, then the JSON bytes |
+//! | `sm_meta` | `last_applied`, `last_membership` | postcard `Option<LogId>` / `StoredMembership` |
+//! | `snapshot` | `meta`, `data` | postcard `SnapshotMeta` / snapshot image bytes |
+
+use std::path::Path;
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::apply::ObjectRecord;
+
+pub(crate) const RAFT_LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("raft_log");
+pub(crate) const RAFT_META: TableDefinition<&str, &[u8]> = TableDefinition::new("raft_meta");
+pub(crate) const OBJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("objects");
+pub(crate) const SM_META: TableDefinition<&str, &[u8]> = TableDefinition::new("sm_meta");
+pub(crate) const SNAPSHOT: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshot");
+
+pub(crate) const KEY_VOTE: &str = "vote";
+pub(crate) const KEY_COMMITTED: &str = "committed";
+pub(crate) const KEY_PURGED: &str = "purged";
+pub(crate) const KEY_LAST_APPLIED: &str = "last_applied";
+pub(crate) const KEY_LAST_MEMBERSHIP: &str = "last_membership";
+pub(crate) const KEY_SNAPSHOT_META: &str = "meta";
+pub(crate) const KEY_SNAPSHOT_DATA: &str = "data";
+
+/// A failure of the blocking storage layer, converted to openraft or store errors by callers.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DbError {
+    #[error("redb: {0}")]
+    Redb(#[from] redb::Error),
+    #[error("stored value under {what} is corrupt: {message}")]
+    Corrupt { what: String, message: String },
+    #[error("{0}")]
+    Other(String),
+}
+
+macro_rules! redb_error_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for DbError {
+            fn from(e: $t) -> Self {
+                DbError::Redb(e.into())
+            }
+        }
+    )*};
+}
+redb_error_from!(
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError,
+    redb::SetDurabilityError
+);
+
+/// Opens (or creates) the database and makes sure every table exists, so that read transactions
+/// never meet a missing table.
+pub(crate) fn open_database(path: &Path) -> Result<Database, DbError> {
+    let db = Database::create(path)?;
+    let txn = db.begin_write()?;
+    {
+        txn.open_table(RAFT_LOG)?;
+        txn.open_table(RAFT_META)?;
+        txn.open_table(OBJECTS)?;
+        txn.open_table(SM_META)?;
+        txn.open_table(SNAPSHOT)?;
+    }
+    txn.commit()?;
+    Ok(db)
+}
+
+pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, DbError> {
+    postcard::to_stdvec(value).map_err(|e| DbError::Other(format!("encode: {e}")))
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, DbError> {
+    postcard::from_bytes(bytes).map_err(|e| DbError::Corrupt {
+        what: what.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+/// Reads and decodes one value of a `&str`-keyed meta table.
+pub(crate) fn read_meta<T: DeserializeOwned>(
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    key: &str,
+) -> Result<Option<T>, DbError> {
+    match table.get(key)? {
+        Some(bytes) => Ok(Some(decode(key, bytes.value())?)),
+        None => Ok(None),
+    }
+}
+
+pub(crate) fn encode_object(revision: u64, bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + bytes.len());
+    out.extend_from_slice(&revision.to_be_bytes());
+    out.extend_from_slice(bytes);
+    out
+}
+
+pub(crate) fn decode_object(key: &str, value: &[u8]) -> Result<ObjectRecord, DbError> {
+    let Some((revision, bytes)) = value.split_first_chunk::<8>() else {
+        return Err(DbError::Corrupt {
+            what: key.to_owned(),
+            message: "object record shorter than its revision".to_owned(),
+        });
+    };
+    Ok(ObjectRecord {
+        revision: u64::from_be_bytes(*revision),
+        bytes: bytes.to_vec(),
+    })
+}
+
+/// The applied state as stored: last applied log id and last membership.
+pub(crate) type AppliedState = (
+    Option<openraft::LogId<u64>>,
+    openraft::StoredMembership<u64, openraft::BasicNode>,
+);
+
+/// Reads the applied state.
+pub(crate) fn read_applied_state(db: &Database) -> Result<AppliedState, DbError> {
+    let txn = db.begin_read()?;
+    let meta = txn.open_table(SM_META)?;
+    let last_applied =
+        read_meta::<Option<openraft::LogId<u64>>>(&meta, KEY_LAST_APPLIED)?.flatten();
+    let membership = read_meta(&meta, KEY_LAST_MEMBERSHIP)?.unwrap_or_default();
+    Ok((last_applied, membership))
+}
