@@ -13,6 +13,7 @@ pub mod http;
 pub mod internal;
 pub mod metrics;
 pub mod node_scope;
+pub mod openapi;
 pub mod render;
 pub mod request;
 pub mod scale;
@@ -70,6 +71,8 @@ pub fn router(server: Arc<ApiServer>) -> Router {
         .route("/api/{*rest}", any(http::handle))
         .route("/apis/{*rest}", any(http::handle))
         .route("/metrics", get(metrics_text))
+        .route("/openapi/v3", get(openapi::root))
+        .route("/openapi/v3/{*rest}", get(openapi::group_version))
         .route("/internal/v1/backup", get(internal::backup))
         .route("/internal/v1/credentials", post(internal::credentials))
         .route(
