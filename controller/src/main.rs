@@ -235,7 +235,7 @@ async fn fetch_cluster_ca(url: &str, token: &ControlPlaneToken) -> Result<JoinRe
             .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
         bail!("the controller at {url} refused the join ({status}): {message}");
     }
-    Ok(serde_json::from_slice(&body).context("the join answer is not understood")?)
+    serde_json::from_slice(&body).context("the join answer is not understood")
 }
 
 /// Step two: ask the cluster (any member forwards to the leader) to add this controller as a voter.

@@ -75,10 +75,10 @@ impl Api {
             .as_ref()
             .is_some_and(|d| d.iter().any(|v| v == "All"));
         if info.plural == "namespaces" && PROTECTED_NAMESPACES.contains(&name) {
-            return Err(ApiError(Status::failure(
+            return Err(ApiError::new(Status::failure(
                 403,
                 "Forbidden",
-                &format!("namespaces \"{name}\" is forbidden: this namespace may not be deleted"),
+                format!("namespaces \"{name}\" is forbidden: this namespace may not be deleted"),
             )));
         }
         for _attempt in 0..8 {
@@ -142,10 +142,8 @@ impl Api {
                 );
                 meta.insert("deletionGracePeriodSeconds".into(), json!(seconds));
             }
-            if namespace_pending {
-                if let Some(map) = object.as_object_mut() {
-                    map.insert("status".into(), json!({"phase": "Terminating"}));
-                }
+            if namespace_pending && let Some(map) = object.as_object_mut() {
+                map.insert("status".into(), json!({"phase": "Terminating"}));
             }
             let written = self
                 .write_deletion_state(
@@ -163,7 +161,7 @@ impl Api {
                 Ok(object) => return Ok(Deleted::Pending(object)),
             }
         }
-        Err(ApiError(Status::conflict(
+        Err(ApiError::new(Status::conflict(
             info.group,
             info.plural,
             name,
@@ -242,10 +240,10 @@ fn propagation(opts: &DeleteOptions) -> Result<Propagation, ApiError> {
         (Some("Foreground"), _) => Ok(Propagation::Foreground),
         (Some("Orphan"), _) | (None, Some(true)) => Ok(Propagation::Orphan),
         (Some("Background"), _) | (None, _) => Ok(Propagation::Background),
-        (Some(other), _) => Err(ApiError(Status::failure(
+        (Some(other), _) => Err(ApiError::new(Status::failure(
             422,
             "Invalid",
-            &format!(
+            format!(
                 "propagationPolicy: Unsupported value: \"{other}\": supported values: \"Foreground\", \"Background\", \"Orphan\""
             ),
         ))),
@@ -266,29 +264,27 @@ fn check_preconditions(
         .pointer("/metadata/uid")
         .and_then(Value::as_str)
         .unwrap_or("");
-    if let Some(want) = pre.uid.as_deref().filter(|u| !u.is_empty()) {
-        if want != uid {
-            return Err(ApiError(Status::conflict(
-                info.group,
-                info.plural,
-                name,
-                &format!(
-                    "Precondition failed: UID in precondition: {want}, UID in object meta: {uid}"
-                ),
-            )));
-        }
+    if let Some(want) = pre.uid.as_deref().filter(|u| !u.is_empty())
+        && want != uid
+    {
+        return Err(ApiError::new(Status::conflict(
+            info.group,
+            info.plural,
+            name,
+            &format!("Precondition failed: UID in precondition: {want}, UID in object meta: {uid}"),
+        )));
     }
-    if let Some(want) = pre.resource_version.as_deref().filter(|v| !v.is_empty()) {
-        if want != revision.to_string() {
-            return Err(ApiError(Status::conflict(
-                info.group,
-                info.plural,
-                name,
-                &format!(
-                    "Precondition failed: ResourceVersion in precondition: {want}, ResourceVersion in object meta: {revision}"
-                ),
-            )));
-        }
+    if let Some(want) = pre.resource_version.as_deref().filter(|v| !v.is_empty())
+        && want != revision.to_string()
+    {
+        return Err(ApiError::new(Status::conflict(
+            info.group,
+            info.plural,
+            name,
+            &format!(
+                "Precondition failed: ResourceVersion in precondition: {want}, ResourceVersion in object meta: {revision}"
+            ),
+        )));
     }
     Ok(())
 }
@@ -296,7 +292,7 @@ fn check_preconditions(
 /// Pods running on a node stop gracefully: the agent confirms with a zero-grace delete.
 /// Unscheduled pods, and an explicit `gracePeriodSeconds=0`, go at once.
 fn pod_grace_period(info: &ResourceInfo, pod: &Value, opts: &DeleteOptions) -> Option<i64> {
-    if info.plural != "pods" || info.group != "" {
+    if info.plural != "pods" || !info.group.is_empty() {
         return None;
     }
     let on_node = pod
@@ -347,7 +343,7 @@ impl Api {
                 other => return other,
             }
         }
-        Err(ApiError(Status::conflict(
+        Err(ApiError::new(Status::conflict(
             info.group,
             info.plural,
             name,

@@ -165,17 +165,17 @@ impl Api {
                 }
                 Err(err) => return Err(err),
             };
-            if let Some(rv) = &precondition {
-                if *rv != current.revision.to_string() {
-                    return Err(ApiError::rejected(
-                        info,
-                        name,
-                        crate::store::Rejected::Conflict {
-                            key: String::new(),
-                            current_revision: current.revision,
-                        },
-                    ));
-                }
+            if let Some(rv) = &precondition
+                && *rv != current.revision.to_string()
+            {
+                return Err(ApiError::rejected(
+                    info,
+                    name,
+                    crate::store::Rejected::Conflict {
+                        key: String::new(),
+                        current_revision: current.revision,
+                    },
+                ));
             }
             let patched = apply_patch(info, kind, &current.object, &patch)?;
             match self
@@ -241,10 +241,10 @@ impl Api {
             .ok_or_else(|| ApiError::internal("namespaces are not registered"))?;
         let ns = self.current_local(info, None, namespace)?;
         if ns.object.pointer("/metadata/deletionTimestamp").is_some() {
-            return Err(ApiError(Status::failure(
+            return Err(ApiError::new(Status::failure(
                 403,
                 "Forbidden",
-                &format!(
+                format!(
                     "unable to create new content in namespace {namespace} because it is being terminated"
                 ),
             )));
@@ -254,7 +254,7 @@ impl Api {
 }
 
 pub(super) fn invalid(info: &ResourceInfo, name: &str, inv: &Invalid) -> ApiError {
-    ApiError(Status::invalid(info.group, info.kind, name, inv))
+    ApiError::new(Status::invalid(info.group, info.kind, name, inv))
 }
 
 /// The body's `kind` and `apiVersion` must name the resource of the URL.
@@ -336,7 +336,7 @@ fn assign_name(object: &mut Value) -> Result<(), ApiError> {
         .unwrap_or("")
         .to_string();
     if prefix.is_empty() {
-        return Err(ApiError(Status::failure(
+        return Err(ApiError::new(Status::failure(
             422,
             "Invalid",
             "metadata.name: Required value: name or generateName is required",
@@ -375,10 +375,11 @@ fn prepare_create(info: &ResourceInfo, object: &mut Value) {
             meta.insert("generation".into(), json!(1));
         }
     }
-    if info.has_status && info.plural != "namespaces" {
-        if let Some(map) = object.as_object_mut() {
-            map.insert("status".into(), json!({}));
-        }
+    if info.has_status
+        && info.plural != "namespaces"
+        && let Some(map) = object.as_object_mut()
+    {
+        map.insert("status".into(), json!({}));
     }
 }
 
@@ -500,10 +501,10 @@ pub(super) fn apply_patch(
     patch: &Value,
 ) -> Result<Value, ApiError> {
     let unprocessable = |e: String| {
-        ApiError(Status::failure(
+        ApiError::new(Status::failure(
             422,
             "Invalid",
-            &format!("the patch could not be applied: {e}"),
+            format!("the patch could not be applied: {e}"),
         ))
     };
     match kind {
@@ -527,7 +528,7 @@ pub(super) fn apply_patch(
 pub(super) fn encode_checked(object: &Value) -> Result<Vec<u8>, ApiError> {
     let bytes = serde_json::to_vec(object)?;
     if bytes.len() > admission::MAX_OBJECT_BYTES {
-        return Err(ApiError(Status::too_large(&format!(
+        return Err(ApiError::new(Status::too_large(format!(
             "the object is {} bytes, over the limit of {} bytes",
             bytes.len(),
             admission::MAX_OBJECT_BYTES

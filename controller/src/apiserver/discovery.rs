@@ -148,7 +148,7 @@ pub fn version() -> Json<Value> {
 }
 
 fn not_found() -> Response {
-    ApiError(Status::failure(
+    ApiError::new(Status::failure(
         404,
         "NotFound",
         "the server could not find the requested resource",

@@ -8,34 +8,38 @@ use crate::store::{Rejected, StoreError};
 
 /// An API failure; its `Status` names the HTTP code and the message shown to the user.
 #[derive(Debug)]
-pub struct ApiError(pub Status);
+pub struct ApiError(pub Box<Status>);
 
 impl ApiError {
+    pub fn new(status: Status) -> Self {
+        ApiError(Box::new(status))
+    }
+
     pub fn code(&self) -> u16 {
         self.0.code()
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
-        ApiError(Status::bad_request(&message.into()))
+        ApiError::new(Status::bad_request(message.into()))
     }
 
     pub fn not_found(info: &ResourceInfo, name: &str) -> Self {
-        ApiError(Status::not_found(info.group, info.plural, name))
+        ApiError::new(Status::not_found(info.group, info.plural, name))
     }
 
     pub fn internal(message: impl Into<String>) -> Self {
-        ApiError(Status::internal(&message.into()))
+        ApiError::new(Status::internal(message.into()))
     }
 
     /// Maps a store precondition failure to the status Kubernetes returns for it.
     pub fn rejected(info: &ResourceInfo, name: &str, rejected: Rejected) -> Self {
         match rejected {
             Rejected::AlreadyExists { .. } => {
-                ApiError(Status::already_exists(info.group, info.plural, name))
+                ApiError::new(Status::already_exists(info.group, info.plural, name))
             }
             Rejected::NotFound { .. } => Self::not_found(info, name),
             Rejected::InvalidObject { message, .. } => ApiError::bad_request(message),
-            Rejected::Conflict { .. } => ApiError(Status::conflict(
+            Rejected::Conflict { .. } => ApiError::new(Status::conflict(
                 info.group,
                 info.plural,
                 name,
@@ -52,11 +56,11 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         if err.is_retryable() {
-            ApiError(Status::unavailable(&format!(
+            ApiError::new(Status::unavailable(format!(
                 "the store is not available: {err}; retry shortly"
             )))
         } else {
-            ApiError(Status::internal(&format!("store failure: {err}")))
+            ApiError::new(Status::internal(format!("store failure: {err}")))
         }
     }
 }

@@ -55,10 +55,10 @@ pub async fn handle(
         Route::UnknownResource {
             group, resource, ..
         } => {
-            return ApiError(Status::failure(
+            return ApiError::new(Status::failure(
                 404,
                 "NotFound",
-                &format!(
+                format!(
                     "the server could not find the requested resource ({resource}{}{group})",
                     if group.is_empty() { "" } else { "." }
                 ),
@@ -66,7 +66,7 @@ pub async fn handle(
             .into_response();
         }
         _ => {
-            return ApiError(Status::failure(
+            return ApiError::new(Status::failure(
                 404,
                 "NotFound",
                 "the server could not find the requested resource",
@@ -185,7 +185,7 @@ async fn serve(
         }
         "create" => {
             if target.name.is_some() {
-                return Err(ApiError(Status::method_not_allowed()));
+                return Err(ApiError::new(Status::method_not_allowed()));
             }
             let object = decode_body(headers, &body)?;
             let created = api.create(info, ns, object, write).await?;
@@ -216,7 +216,7 @@ async fn serve(
         "patch" => {
             let content_type = header(headers, "content-type").unwrap_or("");
             let Some(kind) = PatchKind::from_content_type(content_type) else {
-                return Err(ApiError(Status::failure(
+                return Err(ApiError::new(Status::failure(
                     415,
                     "UnsupportedMediaType",
                     format!(
@@ -273,7 +273,7 @@ async fn serve(
                 StatusCode::OK,
             ))
         }
-        _ => Err(ApiError(Status::method_not_allowed())),
+        _ => Err(ApiError::new(Status::method_not_allowed())),
     }
 }
 
@@ -288,7 +288,7 @@ fn check_subresource(info: &ResourceInfo, sub: Option<&str>, verb: &str) -> Resu
     if ok {
         Ok(())
     } else {
-        Err(ApiError(Status::failure(
+        Err(ApiError::new(Status::failure(
             404,
             "NotFound",
             "the server could not find the requested resource",
@@ -308,7 +308,7 @@ fn forbidden(identity: &Identity, attrs: &RequestAttributes, reason: &str) -> Ap
     if !reason.is_empty() {
         status.message = format!("{}: {reason}", status.message);
     }
-    ApiError(status)
+    ApiError::new(status)
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -354,7 +354,7 @@ fn list_options(params: &Params) -> Result<ListOptions, ApiError> {
 /// Decodes a request body as JSON, or YAML when the client says so.
 pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
     if body.len() > MAX_BODY_BYTES {
-        return Err(ApiError(Status::too_large(&format!(
+        return Err(ApiError::new(Status::too_large(format!(
             "the request body is over the limit of {MAX_BODY_BYTES} bytes"
         ))));
     }
@@ -369,7 +369,7 @@ pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> 
             ApiError::bad_request(format!("the request body is not valid JSON: {e}"))
         })?,
         other => {
-            return Err(ApiError(Status::failure(
+            return Err(ApiError::new(Status::failure(
                 415,
                 "UnsupportedMediaType",
                 format!(
@@ -413,5 +413,5 @@ fn delete_options(params: &Params, body: &[u8]) -> Result<DeleteOptions, ApiErro
 
 /// The body of an anonymous request to a protected path.
 pub fn unauthorized(message: &str) -> Response {
-    ApiError(Status::unauthorized(message)).into_response()
+    ApiError::new(Status::unauthorized(message)).into_response()
 }

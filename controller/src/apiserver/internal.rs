@@ -21,7 +21,7 @@ fn require_admin(identity: &Identity, what: &str) -> Result<(), ApiError> {
     if identity.is_admin() {
         Ok(())
     } else {
-        Err(ApiError(Status::failure(
+        Err(ApiError::new(Status::failure(
             403,
             "Forbidden",
             format!("User {:?} cannot {what}: admin only", identity.user),
@@ -129,7 +129,7 @@ pub async fn join_controller(
     Extension(identity): Extension<Arc<Identity>>,
 ) -> Response {
     if !identity.in_group(CONTROL_PLANE_JOINERS_GROUP) && !identity.is_admin() {
-        return ApiError(Status::failure(
+        return ApiError::new(Status::failure(
             403,
             "Forbidden",
             "joining a controller needs a control-plane token: create one with `edgectl token create --control-plane`",
@@ -158,7 +158,7 @@ pub async fn add_member(
     Json(req): Json<MemberRequest>,
 ) -> Response {
     if !identity.is_controller() {
-        return ApiError(Status::failure(
+        return ApiError::new(Status::failure(
             403,
             "Forbidden",
             "only controllers may join the Raft cluster",

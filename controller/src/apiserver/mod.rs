@@ -86,7 +86,7 @@ pub fn router(server: Arc<ApiServer>) -> Router {
         .with_state(server.clone())
         .merge(raft)
         .fallback(|| async {
-            ApiError(Status::failure(
+            ApiError::new(Status::failure(
                 404,
                 "NotFound",
                 "the server could not find the requested resource",
@@ -155,7 +155,7 @@ fn token_identity(server: &ApiServer, token: &str) -> Result<Identity, String> {
 async fn require_controller(req: Request, next: Next) -> Response {
     match req.extensions().get::<Arc<Identity>>() {
         Some(identity) if identity.is_controller() => next.run(req).await,
-        _ => ApiError(Status::failure(
+        _ => ApiError::new(Status::failure(
             403,
             "Forbidden",
             "only controllers may use the Raft endpoints",
@@ -188,7 +188,7 @@ async fn metrics_text(
         || identity.is_controller()
         || identity.in_group(crate::auth::VIEW_GROUP))
     {
-        return ApiError(Status::forbidden(
+        return ApiError::new(Status::forbidden(
             &identity.user,
             "get",
             "",

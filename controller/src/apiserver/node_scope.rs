@@ -141,7 +141,7 @@ fn denied(identity: &Identity, attrs: &RequestAttributes, reason: &str) -> ApiEr
         attrs.name,
     );
     status.message = format!("{}: {reason}", status.message);
-    ApiError(status)
+    ApiError::new(status)
 }
 
 /// Whether a pod spec references a ConfigMap, Secret or PersistentVolumeClaim by name.

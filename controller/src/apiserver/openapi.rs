@@ -12,14 +12,21 @@ use serde_json::{Map, Value, json};
 use super::error::ApiError;
 
 fn group_versions() -> Vec<(&'static str, &'static str)> {
-    let mut gvs: Vec<(&str, &str)> = resource::all().iter().map(|i| (i.group, i.version)).collect();
+    let mut gvs: Vec<(&str, &str)> = resource::all()
+        .iter()
+        .map(|i| (i.group, i.version))
+        .collect();
     gvs.sort();
     gvs.dedup();
     gvs
 }
 
 fn gv_path(group: &str, version: &str) -> String {
-    if group.is_empty() { format!("api/{version}") } else { format!("apis/{group}/{version}") }
+    if group.is_empty() {
+        format!("api/{version}")
+    } else {
+        format!("apis/{group}/{version}")
+    }
 }
 
 /// `GET /openapi/v3`: the index of group-version documents.
@@ -35,11 +42,22 @@ pub async fn root() -> Json<Value> {
 
 /// `GET /openapi/v3/{api|apis/...}`: the document of one group version.
 pub async fn group_version(Path(rest): Path<String>) -> Response {
-    let Some((group, version)) = group_versions().into_iter().find(|(g, v)| gv_path(g, v) == rest) else {
-        return ApiError(Status::failure(404, "NotFound", "the server could not find the requested resource")).into_response();
+    let Some((group, version)) = group_versions()
+        .into_iter()
+        .find(|(g, v)| gv_path(g, v) == rest)
+    else {
+        return ApiError::new(Status::failure(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        ))
+        .into_response();
     };
     let mut paths = Map::new();
-    for info in resource::all().iter().filter(|i| i.group == group && i.version == version) {
+    for info in resource::all()
+        .iter()
+        .filter(|i| i.group == group && i.version == version)
+    {
         let (collection, item) = resource_paths(info);
         let gvk = json!({"group": info.group, "version": info.version, "kind": info.kind});
         let params = json!([

@@ -58,7 +58,7 @@ impl Rendering {
                 Some(_) => continue,
             }
         }
-        Err(ApiError(Status::failure(
+        Err(ApiError::new(Status::failure(
             406,
             "NotAcceptable",
             format!(

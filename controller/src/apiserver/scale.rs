@@ -38,10 +38,10 @@ pub async fn update(
     let replicas = replicas_of(&scale)?;
     for _attempt in 0..8 {
         let current = api.current(info, ns, name).await?;
-        if let Some(rv) = precondition {
-            if rv != current.revision.to_string() {
-                return Err(conflict(info, name, current.revision));
-            }
+        if let Some(rv) = precondition
+            && rv != current.revision.to_string()
+        {
+            return Err(conflict(info, name, current.revision));
         }
         let mut object = current.object.clone();
         set_path(&mut object, &["spec", "replicas"], json!(replicas));
@@ -100,7 +100,7 @@ fn replicas_of(scale: &Value) -> Result<i64, ApiError> {
         None | Some(Value::Null) => Ok(0),
         Some(v) => match v.as_i64() {
             Some(n) if n >= 0 => Ok(n),
-            _ => Err(ApiError(Status::failure(
+            _ => Err(ApiError::new(Status::failure(
                 422,
                 "Invalid",
                 format!(

