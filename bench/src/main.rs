@@ -1,0 +1,2 @@
+//! edge-bench: control-plane benchmarks (store throughput vs etcd, API latency, idle footprint).
+fn main() {}
