@@ -93,6 +93,11 @@ pub fn router(server: Arc<ApiServer>) -> Router {
             ))
         })
         .layer(middleware::from_fn_with_state(server, authenticate))
+        // Bodies up to this size reach the handlers, which answer larger-than-allowed objects
+        // with a Kubernetes Status (413) themselves.
+        .layer(axum::extract::DefaultBodyLimit::max(
+            http::MAX_BODY_BYTES * 2,
+        ))
 }
 
 /// Resolves the caller's identity from its client certificate or a bootstrap token; anonymous
