@@ -56,7 +56,14 @@ fn build_binaries() -> Result<(), String> {
     eprintln!("edge-e2e: building edge-controller and edgectl ...");
     let output = Command::new(&cargo)
         .current_dir(workspace_root())
-        .args(["build", "-p", "edge-controller", "-p", "edgectl", "--target-dir"])
+        .args([
+            "build",
+            "-p",
+            "edge-controller",
+            "-p",
+            "edgectl",
+            "--target-dir",
+        ])
         .arg(target_dir())
         .output()
         .map_err(|err| format!("cannot run {}: {err}", Path::new(&cargo).display()))?;

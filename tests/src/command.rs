@@ -36,7 +36,12 @@ impl Run {
     /// Panics unless the command failed with exit code 1 and said why on stderr.
     #[track_caller]
     pub fn failure(self) -> Self {
-        assert_eq!(self.code, Some(1), "expected exit code 1\n{}", self.report());
+        assert_eq!(
+            self.code,
+            Some(1),
+            "expected exit code 1\n{}",
+            self.report()
+        );
         assert!(
             !self.stderr.trim().is_empty(),
             "expected an error message on stderr\n{}",

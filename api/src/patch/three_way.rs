@@ -72,6 +72,10 @@ fn diff(
                     patch.insert(key.clone(), Value::Object(sub));
                 }
             }
+            // A list is replaced whole by a merge patch, so it is only sent when the live list
+            // does not already say everything the manifest says (server defaults such as a
+            // port's `protocol: TCP` would otherwise make every apply look like a change).
+            (Value::Array(_), Some(have @ Value::Array(_))) if covers(have, want) => {}
             (want, have) if have != Some(want) => {
                 patch.insert(key.clone(), want.clone());
             }
@@ -104,4 +108,45 @@ fn diff(
 /// Nulls for every key of `was` that `live` still has, recursing into maps.
 fn deletions(was: &Map<String, Value>, live: &Map<String, Value>) -> Map<String, Value> {
     diff(Some(was), &Map::new(), live)
+}
+
+/// Whether `live` says at least everything `want` says: objects may carry extra (defaulted)
+/// keys, lists must match element by element.
+fn covers(live: &Value, want: &Value) -> bool {
+    match (live, want) {
+        (Value::Object(l), Value::Object(w)) => w.iter().all(|(k, wv)| match l.get(k) {
+            Some(lv) => covers(lv, wv),
+            None => wv.is_null(),
+        }),
+        (Value::Array(l), Value::Array(w)) => {
+            l.len() == w.len() && l.iter().zip(w).all(|(lv, wv)| covers(lv, wv))
+        }
+        (l, w) => l == w,
+    }
+}
+
+#[cfg(test)]
+mod covers_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn defaulted_lists_are_unchanged_and_edited_lists_are_sent() {
+        let manifest = json!({"spec": {"ports": [{"port": 80}]}});
+        let live = json!({"spec": {"ports": [{"port": 80, "protocol": "TCP", "targetPort": 80}]}});
+        assert_eq!(
+            three_way_merge_patch(Some(&manifest), &manifest, &live),
+            json!({})
+        );
+        let edited = json!({"spec": {"ports": [{"port": 81}]}});
+        assert_eq!(
+            three_way_merge_patch(Some(&manifest), &edited, &live),
+            json!({"spec": {"ports": [{"port": 81}]}})
+        );
+        let more = json!({"spec": {"ports": [{"port": 80}, {"port": 81}]}});
+        assert_eq!(
+            three_way_merge_patch(Some(&manifest), &more, &live),
+            json!({"spec": {"ports": [{"port": 80}, {"port": 81}]}})
+        );
+    }
 }

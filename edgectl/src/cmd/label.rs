@@ -12,7 +12,7 @@ use crate::output;
 #[derive(Debug, Args)]
 pub struct MetadataArgs {
     /// TYPE NAME... KEY=VALUE... KEY-... (or TYPE/NAME).
-    #[arg(required = true, allow_hyphen_values = true)]
+    #[arg(required = true)]
     pub args: Vec<String>,
     /// Allow replacing existing values.
     #[arg(long)]
