@@ -296,7 +296,8 @@ fn check_subresource(info: &ResourceInfo, sub: Option<&str>, verb: &str) -> Resu
     }
 }
 
-fn forbidden(identity: &Identity, attrs: &RequestAttributes, reason: &str) -> ApiError {
+/// 403 in Kubernetes' wording, followed by why.
+pub(super) fn forbidden(identity: &Identity, attrs: &RequestAttributes, reason: &str) -> ApiError {
     let mut status = Status::forbidden(
         &identity.user,
         attrs.verb,

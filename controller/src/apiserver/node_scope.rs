@@ -6,7 +6,6 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use edge_api::resource;
 use edge_api::selector::FieldSelector;
-use edge_api::status::Status;
 use serde_json::Value;
 
 use super::ApiServer;
@@ -132,16 +131,7 @@ fn body_name(body: &Bytes) -> String {
 }
 
 fn denied(identity: &Identity, attrs: &RequestAttributes, reason: &str) -> ApiError {
-    let mut status = Status::forbidden(
-        &identity.user,
-        attrs.verb,
-        attrs.group,
-        attrs.resource,
-        attrs.namespace,
-        attrs.name,
-    );
-    status.message = format!("{}: {reason}", status.message);
-    ApiError::new(status)
+    super::http::forbidden(identity, attrs, reason)
 }
 
 /// Whether a pod spec references a ConfigMap, Secret or PersistentVolumeClaim by name.
