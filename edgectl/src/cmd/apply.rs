@@ -84,7 +84,10 @@ pub fn decide(desired: &Value, live: Option<&Value>) -> ApplyAction {
 }
 
 pub async fn run(session: &mut Session, args: ApplyArgs) -> Result<()> {
-    let objects = read_objects(&args.filenames, args.recursive)?;
+    let mut objects = read_objects(&args.filenames, args.recursive)?;
+    // Namespaces first, so a directory applies in one go whatever its files are called
+    // (the sort is stable: everything else keeps the order of the files).
+    objects.sort_by_key(|o| o.object.get("kind").and_then(Value::as_str) != Some("Namespace"));
     let mut failed = false;
     for sourced in objects {
         match apply_one(session, &sourced, args.dry_run).await {

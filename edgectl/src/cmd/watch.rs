@@ -100,6 +100,7 @@ pub async fn run(
         format,
         options: render_options(format, session.all_namespaces(), args, false, resource),
         headers_printed: args.no_headers,
+        columns: None,
     };
 
     let mut version = if args.watch_only {
@@ -198,6 +199,8 @@ struct EventPrinter<'a> {
     format: &'a OutputFormat,
     options: RenderOptions,
     headers_printed: bool,
+    /// The server sends column definitions with the first table only, as Kubernetes does.
+    columns: Option<Value>,
 }
 
 impl EventPrinter<'_> {
@@ -206,7 +209,17 @@ impl EventPrinter<'_> {
             let text = crate::output::render_document(self.format, &object)?;
             return output::print(&text);
         }
-        let table = as_table(object);
+        let mut table = as_table(object);
+        match table.get("columnDefinitions") {
+            Some(Value::Array(columns)) if !columns.is_empty() => {
+                self.columns = Some(Value::Array(columns.clone()))
+            }
+            _ => {
+                if let (Some(columns), Some(map)) = (&self.columns, table.as_object_mut()) {
+                    map.insert("columnDefinitions".into(), columns.clone());
+                }
+            }
+        }
         let options = RenderOptions {
             no_headers: self.headers_printed,
             ..self.options.clone()
