@@ -369,6 +369,13 @@ pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> 
         "application/json" | "" | "*/*" => serde_json::from_slice(body).map_err(|e| {
             ApiError::bad_request(format!("the request body is not valid JSON: {e}"))
         })?,
+        "application/vnd.kubernetes.protobuf" => {
+            return Err(ApiError::new(Status::failure(
+                415,
+                "UnsupportedMediaType",
+                "this server accepts JSON and YAML request bodies, not protobuf (kubectl's `create <generator>` verbs send protobuf): use `kubectl apply -f`, `kubectl create -f` or `edgectl create` instead",
+            )));
+        }
         other => {
             return Err(ApiError::new(Status::failure(
                 415,
