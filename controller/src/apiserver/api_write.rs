@@ -119,14 +119,7 @@ impl Api {
             .and_then(Value::as_str)
             .unwrap_or("");
         if !wanted_rv.is_empty() && wanted_rv != current.revision.to_string() {
-            return Err(ApiError::rejected(
-                info,
-                name,
-                crate::store::Rejected::Conflict {
-                    key: String::new(),
-                    current_revision: current.revision,
-                },
-            ));
+            return Err(ApiError::stale(info, name));
         }
         self.replace(info, namespace, name, &current, object, part, opts)
             .await
@@ -168,14 +161,7 @@ impl Api {
             if let Some(rv) = &precondition
                 && *rv != current.revision.to_string()
             {
-                return Err(ApiError::rejected(
-                    info,
-                    name,
-                    crate::store::Rejected::Conflict {
-                        key: String::new(),
-                        current_revision: current.revision,
-                    },
-                ));
+                return Err(ApiError::stale(info, name));
             }
             let patched = apply_patch(info, kind, &current.object, &patch)?;
             match self

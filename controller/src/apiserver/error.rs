@@ -39,13 +39,18 @@ impl ApiError {
             }
             Rejected::NotFound { .. } => Self::not_found(info, name),
             Rejected::InvalidObject { message, .. } => ApiError::bad_request(message),
-            Rejected::Conflict { .. } => ApiError::new(Status::conflict(
-                info.group,
-                info.plural,
-                name,
-                "the object has been modified; please apply your changes to the latest version and try again",
-            )),
+            Rejected::Conflict { .. } => Self::stale(info, name),
         }
+    }
+
+    /// 409: the object changed since the caller read it.
+    pub fn stale(info: &ResourceInfo, name: &str) -> Self {
+        ApiError::new(Status::conflict(
+            info.group,
+            info.plural,
+            name,
+            "the object has been modified; please apply your changes to the latest version and try again",
+        ))
     }
 
     pub fn is_conflict(&self) -> bool {

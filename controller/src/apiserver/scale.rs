@@ -9,7 +9,6 @@ use serde_json::{Value, json};
 use super::api::Api;
 use super::api_write::{Part, PatchKind, WriteOptions, apply_patch, decode_patch, set_path};
 use super::error::ApiError;
-use crate::store::Rejected;
 
 /// Reads the Scale of an object.
 pub async fn get(
@@ -41,7 +40,7 @@ pub async fn update(
         if let Some(rv) = precondition
             && rv != current.revision.to_string()
         {
-            return Err(conflict(info, name, current.revision));
+            return Err(ApiError::stale(info, name));
         }
         let mut object = current.object.clone();
         set_path(&mut object, &["spec", "replicas"], json!(replicas));
@@ -53,7 +52,7 @@ pub async fn update(
             other => return other.map(|o| to_scale(&o)),
         }
     }
-    Err(conflict(info, name, 0))
+    Err(ApiError::stale(info, name))
 }
 
 /// Patches the Scale view and applies the resulting replica count.
@@ -81,18 +80,7 @@ pub async fn patch(
             other => return other.map(|o| to_scale(&o)),
         }
     }
-    Err(conflict(info, name, 0))
-}
-
-fn conflict(info: &ResourceInfo, name: &str, revision: u64) -> ApiError {
-    ApiError::rejected(
-        info,
-        name,
-        Rejected::Conflict {
-            key: String::new(),
-            current_revision: revision,
-        },
-    )
+    Err(ApiError::stale(info, name))
 }
 
 fn replicas_of(scale: &Value) -> Result<i64, ApiError> {
