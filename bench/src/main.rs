@@ -145,6 +145,33 @@ fn configmap(name: &str) -> String {
     format!("{head}{}\"}}}}", "x".repeat(pad))
 }
 
+/// POSTs a JSON body and checks the answer's status.
+async fn post_json(client: &reqwest::Client, url: String, body: String, want: u16) -> Result<()> {
+    let resp = client
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await?;
+    expect_status(resp, &[want]).await
+}
+
+/// "1 node" / "3 nodes".
+fn nodes_label(n: usize) -> String {
+    format!("{n} node{}", if n > 1 { "s" } else { "" })
+}
+
+/// One table row of a closed-loop run against a cluster, with the first node's peak RSS.
+fn cluster_row(system: &str, clients: usize, stats: Stats, pid: u32) -> Row {
+    let peak = proc_status_kb(pid, "VmHWM").ok().map(|k| k as f64 / 1024.0);
+    Row {
+        system: system.to_owned(),
+        clients,
+        stats,
+        peak_rss_mb: peak,
+    }
+}
+
 async fn expect_status(resp: reqwest::Response, want: &[u16]) -> Result<()> {
     let status = resp.status();
     let body = resp.bytes().await?;
@@ -342,30 +369,19 @@ async fn store_edge(
             );
             let body = configmap(&format!("{phase}-{client_id}-{seq}"));
             let client = client.clone();
-            async move {
-                let resp = client
-                    .post(url)
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await?;
-                expect_status(resp, &[201]).await
-            }
+            async move { post_json(&client, url, body, 201).await }
         })
         .await;
         eprintln!("[bench] {tag} clients {c}: {}", stats.summary());
-        let peak = proc_status_kb(cluster.nodes[0].pid(), "VmHWM")
-            .ok()
-            .map(|k| k as f64 / 1024.0);
-        rows.push(Row {
-            system: format!(
-                "Edgeplane API, {n} node{} (HTTPS/mTLS, ConfigMap POST)",
-                if n > 1 { "s" } else { "" }
+        rows.push(cluster_row(
+            &format!(
+                "Edgeplane API, {nodes} (HTTPS/mTLS, ConfigMap POST)",
+                nodes = nodes_label(n)
             ),
-            clients: c,
+            c,
             stats,
-            peak_rss_mb: peak,
-        });
+            cluster.nodes[0].pid(),
+        ));
     }
     drop(cluster);
     Ok(rows)
@@ -398,30 +414,19 @@ async fn store_etcd(
             })
             .to_string();
             let client = client.clone();
-            async move {
-                let resp = client
-                    .post(url)
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await?;
-                expect_status(resp, &[200]).await
-            }
+            async move { post_json(&client, url, body, 200).await }
         })
         .await;
         eprintln!("[bench] {tag} clients {c}: {}", stats.summary());
-        let peak = proc_status_kb(cluster.nodes[0].pid(), "VmHWM")
-            .ok()
-            .map(|k| k as f64 / 1024.0);
-        rows.push(Row {
-            system: format!(
-                "etcd 3.4, {n} node{} (HTTP/JSON gateway, plain HTTP)",
-                if n > 1 { "s" } else { "" }
+        rows.push(cluster_row(
+            &format!(
+                "etcd 3.4, {nodes} (HTTP/JSON gateway, plain HTTP)",
+                nodes = nodes_label(n)
             ),
-            clients: c,
+            c,
             stats,
-            peak_rss_mb: peak,
-        });
+            cluster.nodes[0].pid(),
+        ));
     }
     drop(cluster);
     Ok(rows)
