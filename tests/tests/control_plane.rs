@@ -94,7 +94,7 @@ fn resource_version(object: &Value) -> String {
         .unwrap_or_else(|| panic!("no metadata.resourceVersion in {object}"));
     assert!(
         !rv.is_empty() && rv.chars().all(|c| c.is_ascii_digit()),
-        "resourceVersion {rv:?} is not a log index"
+        "resourceVersion {rv:?} is not a store revision"
     );
     rv.to_string()
 }

@@ -53,19 +53,19 @@ pub(crate) struct Outcome {
     pub changes: Vec<Change>,
 }
 
-/// Applies `cmd` at log index `index` on top of `view`.
+/// Applies `cmd` at store revision `revision` on top of `view`.
 ///
 /// A rejected command (or any rejected part of a batch) yields no changes at all.
 pub(crate) fn apply_command<V: ObjectView>(
     view: &V,
     cmd: &Command,
-    index: u64,
+    revision: u64,
 ) -> Result<Outcome, V::Error> {
     let mut overlay = Overlay {
         base: view,
         pending: BTreeMap::new(),
         changes: Vec::new(),
-        index,
+        revision,
     };
     Ok(match overlay.apply(cmd)? {
         Ok(applied) => Outcome {
@@ -85,7 +85,7 @@ struct Overlay<'a, V> {
     base: &'a V,
     pending: BTreeMap<String, Option<ObjectRecord>>,
     changes: Vec<Change>,
-    index: u64,
+    revision: u64,
 }
 
 impl<V: ObjectView> Overlay<'_, V> {
@@ -97,19 +97,19 @@ impl<V: ObjectView> Overlay<'_, V> {
     }
 
     fn apply(&mut self, cmd: &Command) -> Result<CommandResult, V::Error> {
-        let index = self.index;
+        let revision = self.revision;
         match cmd {
             Command::Create { key, object } => {
                 if self.object(key)?.is_some() {
                     return Ok(Err(Rejected::AlreadyExists { key: key.clone() }));
                 }
-                let (value, bytes) = match stamp(object, index) {
+                let (value, bytes) = match stamp(object, revision) {
                     Ok(stamped) => stamped,
                     Err(message) => return Ok(Err(invalid(key, message))),
                 };
                 self.record(key, EventKind::Added, value, None, Some(bytes.clone()));
                 Ok(Ok(Applied::Created {
-                    revision: index,
+                    revision,
                     object: bytes,
                 }))
             }
@@ -124,7 +124,7 @@ impl<V: ObjectView> Overlay<'_, V> {
                 if let Some(rejected) = check_revision(key, &current, *expected_revision) {
                     return Ok(Err(rejected));
                 }
-                let (value, bytes) = match stamp(object, index) {
+                let (value, bytes) = match stamp(object, revision) {
                     Ok(stamped) => stamped,
                     Err(message) => return Ok(Err(invalid(key, message))),
                 };
@@ -137,7 +137,7 @@ impl<V: ObjectView> Overlay<'_, V> {
                     Some(bytes.clone()),
                 );
                 Ok(Ok(Applied::Updated {
-                    revision: index,
+                    revision,
                     object: bytes,
                 }))
             }
@@ -154,13 +154,13 @@ impl<V: ObjectView> Overlay<'_, V> {
                 let prev = parse_stored(&current.bytes);
                 // The last state is reported with the delete's revision, as Kubernetes does, so
                 // that a watcher's resourceVersion moves forward with the Deleted event.
-                let (value, bytes) = match stamp(&current.bytes, index) {
+                let (value, bytes) = match stamp(&current.bytes, revision) {
                     Ok(stamped) => stamped,
                     Err(_) => (Value::clone(&prev), current.bytes.clone()),
                 };
                 self.record(key, EventKind::Deleted, value, Some(prev), None);
                 Ok(Ok(Applied::Deleted {
-                    revision: index,
+                    revision,
                     object: bytes,
                 }))
             }
@@ -188,14 +188,14 @@ impl<V: ObjectView> Overlay<'_, V> {
         self.pending.insert(
             key.to_owned(),
             stored.as_ref().map(|bytes| ObjectRecord {
-                revision: self.index,
+                revision: self.revision,
                 bytes: bytes.clone(),
             }),
         );
         self.changes.push(Change {
             key: key.to_owned(),
             kind,
-            revision: self.index,
+            revision: self.revision,
             object: Arc::new(object),
             prev_object,
             stored,

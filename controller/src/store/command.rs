@@ -38,7 +38,8 @@ impl Command {
     }
 }
 
-/// A command that was applied. Every `revision` is the Raft log index of the command.
+/// A command that was applied. `revision` is the store revision the command was applied at:
+/// the state machine counts applied commands, one revision each (see `state_machine`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Applied {
     /// The stored object, with `metadata.resourceVersion` set.
@@ -77,8 +78,26 @@ pub enum Rejected {
     InvalidObject { key: String, message: String },
 }
 
-/// The Raft response type: the outcome of applying one [`Command`].
-///
-/// Log entries that carry no command (leader blanks, membership changes) produce
-/// `Ok(Applied::Batch(vec![]))`, which no caller ever sees.
+/// The outcome of applying one [`Command`].
 pub type CommandResult = Result<Applied, Rejected>;
+
+/// The payload of one Raft log entry: independent commands that were waiting to be proposed at
+/// the same moment (group commit). Each is applied on its own, in order, at its own revision, and
+/// gets its own result; one command's rejection does not affect the others.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proposal(pub Vec<Command>);
+
+impl std::fmt::Display for Proposal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.as_slice() {
+            [one] => f.write_str(&one.describe()),
+            many => write!(f, "{} commands", many.len()),
+        }
+    }
+}
+
+/// The Raft response type: one result per command of the entry's [`Proposal`], in order.
+///
+/// Log entries that carry no proposal (leader blanks, membership changes) produce an empty list,
+/// which no caller ever sees.
+pub type ProposalResult = Vec<CommandResult>;

@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 const MAGIC: &[u8; 8] = b"EDGESNAP";
-const FORMAT_VERSION: u32 = 1;
+/// Version 2 added the store revision (version 1 images took it from the applied log index).
+const FORMAT_VERSION: u32 = 2;
 const HEADER_LEN: usize = 8 + 4 + 8;
 const CHECKSUM_LEN: usize = 32;
 
@@ -46,17 +47,14 @@ pub(crate) struct ImageObject {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct SnapshotImage {
     pub last_applied: Option<LogId<u64>>,
+    /// The store revision the image was taken at.
+    pub revision: u64,
     pub membership: StoredMembership<u64, BasicNode>,
     /// In key order.
     pub objects: Vec<ImageObject>,
 }
 
 impl SnapshotImage {
-    /// The store revision the image was taken at.
-    pub(crate) fn revision(&self) -> u64 {
-        self.last_applied.map_or(0, |id| id.index)
-    }
-
     pub(crate) fn encode(&self) -> Result<Vec<u8>, ImageError> {
         let body = postcard::to_stdvec(self).map_err(|e| ImageError::Malformed(e.to_string()))?;
         let mut out = Vec::with_capacity(HEADER_LEN + body.len() + CHECKSUM_LEN);
@@ -124,6 +122,7 @@ mod tests {
     fn sample() -> SnapshotImage {
         SnapshotImage {
             last_applied: Some(LogId::new(openraft::CommittedLeaderId::new(3, 1), 42)),
+            revision: 40,
             membership: StoredMembership::default(),
             objects: vec![ImageObject {
                 key: "/registry/core/pods/default/a".into(),

@@ -2,7 +2,8 @@
 //!
 //! A write becomes a [`Command`], is proposed to Raft ([`Store::propose`]), and is applied by the
 //! state machine (`apply` holds its pure core), which stamps `metadata.resourceVersion` with the
-//! Raft log index and publishes a [`WatchEvent`] to the watch hub. Everything lives in one redb file,
+//! store revision and publishes a [`WatchEvent`] to the watch hub. Commands proposed at the same
+//! moment share one Raft entry (`store_propose`: group commit), but each gets its own revision. Everything lives in one redb file,
 //! `DATA_DIR/store.redb`; see `tables` for its layout and `state_machine` for why applies may use
 //! non-durable commits.
 //!
@@ -42,7 +43,7 @@ mod watch_test;
 use std::io::Cursor;
 use std::path::PathBuf;
 
-pub use command::{Applied, Command, CommandResult, Rejected};
+pub use command::{Applied, Command, CommandResult, Proposal, ProposalResult, Rejected};
 pub use error::{StoreError, WatchError};
 pub use image::ImageError;
 pub use store_open::Store;
@@ -50,10 +51,10 @@ pub use watch::{EventKind, WatchEnd, WatchEvent, Watcher};
 
 openraft::declare_raft_types!(
     /// The openraft type configuration of the store: `u64` node ids, controller base URLs as
-    /// node addresses, [`Command`] entries and in-memory snapshots.
+    /// node addresses, [`Proposal`] entries and in-memory snapshots.
     pub TypeConfig:
-        D = Command,
-        R = CommandResult,
+        D = Proposal,
+        R = ProposalResult,
         NodeId = u64,
         Node = openraft::BasicNode,
         Entry = openraft::Entry<TypeConfig>,
@@ -125,7 +126,7 @@ pub enum Bootstrap {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Stored {
     pub key: String,
-    /// Log index of the object's last change; equals its `metadata.resourceVersion`.
+    /// Store revision of the object's last change; equals its `metadata.resourceVersion`.
     pub revision: u64,
     /// The object's JSON bytes.
     pub bytes: Vec<u8>,
@@ -135,7 +136,7 @@ pub struct Stored {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Listed {
     pub items: Vec<Stored>,
-    /// Last applied log index at the time of the read.
+    /// Store revision at the time of the read.
     pub revision: u64,
     /// Whether more keys with the prefix follow the last item.
     pub more: bool,

@@ -19,7 +19,7 @@ use openraft::{
 };
 
 use super::TypeConfig;
-use super::command::CommandResult;
+use super::command::ProposalResult;
 use super::log_store::LogStore;
 use super::state_machine::StateMachine;
 use super::tables::DbError;
@@ -211,7 +211,7 @@ impl RaftStorage<TypeConfig> for RaftStore {
     async fn apply_to_state_machine(
         &mut self,
         entries: &[Entry],
-    ) -> StorageResult<Vec<CommandResult>> {
+    ) -> StorageResult<Vec<ProposalResult>> {
         let entries = entries.to_vec();
         let sm = self.sm.clone();
         blocking(ErrorSubject::StateMachine, ErrorVerb::Write, move || {

@@ -19,8 +19,19 @@
 //! `raft_meta`, or learnt again from the leader), and applying is deterministic, so the objects
 //! and their `resourceVersion`s come out exactly as before the crash. A committed write is thus
 //! never lost, even when every node is killed at once.
+//!
+//! # Revisions
+//!
+//! An entry carries a [`Proposal`]: the commands that were waiting to be proposed together
+//! (group commit: one log append and one fsync for many writes). The state machine numbers the
+//! commands it applies: each command that is not rejected gets the next store revision, which
+//! becomes `metadata.resourceVersion` of what it wrote and the revision of its watch events
+//! (as etcd's revision, not its Raft index, does for Kubernetes). The revision is stored in
+//! `sm_meta` in the same transaction as the objects, so it is as durable as they are, and applying
+//! the same entries again yields the same revisions.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use openraft::{BasicNode, EntryPayload, LogId, SnapshotMeta, StoredMembership};
@@ -29,11 +40,12 @@ use tokio::sync::watch;
 
 use super::TypeConfig;
 use super::apply::{ObjectRecord, ObjectView, apply_command};
-use super::command::{Applied, CommandResult};
+use super::command::{Proposal, ProposalResult};
 use super::image::{ImageObject, SnapshotImage};
 use super::tables::{
-    AppliedState, DbError, KEY_LAST_APPLIED, KEY_LAST_MEMBERSHIP, KEY_SNAPSHOT_DATA,
+    AppliedState, DbError, KEY_LAST_APPLIED, KEY_LAST_MEMBERSHIP, KEY_REVISION, KEY_SNAPSHOT_DATA,
     KEY_SNAPSHOT_META, OBJECTS, SM_META, SNAPSHOT, decode_object, encode, encode_object, read_meta,
+    read_revision,
 };
 use super::watch::WatchHub;
 
@@ -48,6 +60,8 @@ pub(crate) struct StateMachine {
     hub: Arc<WatchHub>,
     /// Last applied index, for readers that wait on it.
     applied: Arc<watch::Sender<u64>>,
+    /// The store revision as of the last apply.
+    revision: Arc<AtomicU64>,
 }
 
 struct TableView<'a, 't>(&'a Table<'t, &'static str, &'static [u8]>);
@@ -67,8 +81,14 @@ impl StateMachine {
         db: Arc<Database>,
         hub: Arc<WatchHub>,
         applied: Arc<watch::Sender<u64>>,
+        revision: Arc<AtomicU64>,
     ) -> Self {
-        Self { db, hub, applied }
+        Self {
+            db,
+            hub,
+            applied,
+            revision,
+        }
     }
 
     pub(crate) fn applied_state(&self) -> Result<AppliedState, DbError> {
@@ -77,48 +97,59 @@ impl StateMachine {
 
     /// Applies entries in one non-durable transaction (see the module docs), then publishes the
     /// changes to watchers.
-    pub(crate) fn apply(&self, entries: Vec<Entry>) -> Result<Vec<CommandResult>, DbError> {
+    pub(crate) fn apply(&self, entries: Vec<Entry>) -> Result<Vec<ProposalResult>, DbError> {
         let mut txn = self.db.begin_write()?;
         txn.set_durability(Durability::None)?;
         let mut results = Vec::with_capacity(entries.len());
         let mut changes = Vec::new();
         let mut last_applied = None;
+        let revision;
         {
             let mut objects = txn.open_table(OBJECTS)?;
             let mut meta = txn.open_table(SM_META)?;
+            let mut next = read_revision(&meta)?;
             for entry in entries {
                 last_applied = Some(entry.log_id);
                 match entry.payload {
-                    EntryPayload::Blank => results.push(Ok(Applied::Batch(Vec::new()))),
-                    EntryPayload::Normal(cmd) => {
-                        let outcome =
-                            apply_command(&TableView(&objects), &cmd, entry.log_id.index)?;
-                        for change in &outcome.changes {
-                            match &change.stored {
-                                Some(bytes) => {
-                                    let record = encode_object(change.revision, bytes);
-                                    objects.insert(change.key.as_str(), record.as_slice())?;
-                                }
-                                None => {
-                                    objects.remove(change.key.as_str())?;
+                    EntryPayload::Blank => results.push(Vec::new()),
+                    EntryPayload::Normal(Proposal(cmds)) => {
+                        let mut entry_results = Vec::with_capacity(cmds.len());
+                        for cmd in &cmds {
+                            let outcome = apply_command(&TableView(&objects), cmd, next + 1)?;
+                            if outcome.result.is_ok() {
+                                next += 1;
+                            }
+                            for change in &outcome.changes {
+                                match &change.stored {
+                                    Some(bytes) => {
+                                        let record = encode_object(change.revision, bytes);
+                                        objects.insert(change.key.as_str(), record.as_slice())?;
+                                    }
+                                    None => {
+                                        objects.remove(change.key.as_str())?;
+                                    }
                                 }
                             }
+                            entry_results.push(outcome.result);
+                            changes.extend(outcome.changes);
                         }
-                        results.push(outcome.result);
-                        changes.extend(outcome.changes);
+                        results.push(entry_results);
                     }
                     EntryPayload::Membership(membership) => {
                         let stored = Membership::new(Some(entry.log_id), membership);
                         meta.insert(KEY_LAST_MEMBERSHIP, encode(&stored)?.as_slice())?;
-                        results.push(Ok(Applied::Batch(Vec::new())));
+                        results.push(Vec::new());
                     }
                 }
             }
             if let Some(id) = last_applied {
                 meta.insert(KEY_LAST_APPLIED, encode(&Some(id))?.as_slice())?;
             }
+            meta.insert(KEY_REVISION, encode(&next)?.as_slice())?;
+            revision = next;
         }
         txn.commit()?;
+        self.revision.store(revision, Ordering::Release);
         if let Some(id) = last_applied {
             self.applied.send_replace(id.index);
         }
@@ -144,7 +175,7 @@ impl StateMachine {
             snapshot_id: format!(
                 "{}-{}-{millis}",
                 image.last_applied.map_or(0, |id| id.leader_id.term),
-                image.revision()
+                image.revision
             ),
         };
         let mut txn = self.db.begin_write()?;
@@ -180,14 +211,15 @@ impl StateMachine {
         })?;
         write_state(
             &self.db,
-            &image.objects,
+            &image,
             meta.last_log_id,
             &meta.last_membership,
             Some((meta, &data)),
         )?;
         let index = meta.last_log_id.map_or(0, |id| id.index);
         // Watchers have missed whatever the snapshot skipped over.
-        self.hub.reset(index);
+        self.hub.reset(image.revision);
+        self.revision.store(image.revision, Ordering::Release);
         self.applied.send_replace(index);
         Ok(())
     }
@@ -199,6 +231,7 @@ pub(crate) fn read_image(db: &Database) -> Result<SnapshotImage, DbError> {
     let meta = txn.open_table(SM_META)?;
     let last_applied = read_meta::<Option<LogId<u64>>>(&meta, KEY_LAST_APPLIED)?.flatten();
     let membership: Membership = read_meta(&meta, KEY_LAST_MEMBERSHIP)?.unwrap_or_default();
+    let revision = read_revision(&meta)?;
     let table = txn.open_table(OBJECTS)?;
     let mut objects = Vec::new();
     for item in table.iter()? {
@@ -212,16 +245,17 @@ pub(crate) fn read_image(db: &Database) -> Result<SnapshotImage, DbError> {
     }
     Ok(SnapshotImage {
         last_applied,
+        revision,
         membership,
         objects,
     })
 }
 
-/// Replaces objects and applied state in one durable transaction, and optionally records the
-/// snapshot they came from.
+/// Replaces objects, revision and applied state in one durable transaction, and optionally
+/// records the snapshot they came from.
 pub(crate) fn write_state(
     db: &Database,
-    objects: &[ImageObject],
+    image: &SnapshotImage,
     last_applied: Option<LogId<u64>>,
     membership: &Membership,
     snapshot: Option<(&Meta, &[u8])>,
@@ -231,13 +265,14 @@ pub(crate) fn write_state(
     {
         let mut table = txn.open_table(OBJECTS)?;
         table.retain(|_, _| false)?;
-        for object in objects {
+        for object in &image.objects {
             let record = encode_object(object.revision, &object.bytes);
             table.insert(object.key.as_str(), record.as_slice())?;
         }
         let mut meta = txn.open_table(SM_META)?;
         meta.insert(KEY_LAST_APPLIED, encode(&last_applied)?.as_slice())?;
         meta.insert(KEY_LAST_MEMBERSHIP, encode(membership)?.as_slice())?;
+        meta.insert(KEY_REVISION, encode(&image.revision)?.as_slice())?;
         if let Some((snapshot_meta, data)) = snapshot {
             let mut table = txn.open_table(SNAPSHOT)?;
             table.insert(KEY_SNAPSHOT_META, encode(snapshot_meta)?.as_slice())?;

@@ -191,6 +191,12 @@ impl Store {
             out,
             "edgeplane_store_last_applied_index",
             "Last Raft log index applied to the local state machine.",
+            &[("", *self.inner.applied.borrow())],
+        );
+        gauge(
+            out,
+            "edgeplane_store_revision",
+            "Store revision (resourceVersion) of the last change applied locally.",
             &[("", self.current_revision())],
         );
         gauge(

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use openraft::storage::Adaptor;
 use openraft::{
@@ -18,7 +18,8 @@ use super::metrics::LatencyHistogram;
 use super::network::PeerNetworkFactory;
 use super::raft_storage::RaftStore;
 use super::state_machine::{StateMachine, write_state};
-use super::tables::{DbError, open_database, read_applied_state};
+use super::store_propose::{Proposer, ProposerHandle};
+use super::tables::{DbError, open_database, read_applied_state, read_stored_revision};
 use super::watch::{WATCHER_QUEUE, WatchHub};
 use super::{Bootstrap, StoreConfig, TypeConfig};
 
@@ -35,6 +36,10 @@ pub(crate) struct StoreInner {
     pub(crate) hub: Arc<WatchHub>,
     /// Last applied log index, updated by the state machine after each commit.
     pub(crate) applied: Arc<watch::Sender<u64>>,
+    /// The store revision, updated by the state machine after each commit.
+    pub(crate) revision: Arc<AtomicU64>,
+    /// Groups concurrent local proposals into shared log entries.
+    pub(crate) proposer: ProposerHandle,
     pub(crate) client: reqwest::Client,
     pub(crate) commit_latency: LatencyHistogram,
     pub(crate) shut_down: AtomicBool,
@@ -111,8 +116,10 @@ impl Store {
                 path.display()
             )));
         }
+        // The new cluster's log starts after the backup's revision, which also orders its log
+        // after any log the backup came from.
         let leader = CommittedLeaderId::new(0, cfg.node_id);
-        let last_applied = LogId::new(leader, image.revision());
+        let last_applied = LogId::new(leader, image.revision);
         let nodes = BTreeMap::from([(cfg.node_id, BasicNode::new(&cfg.advertise_url))]);
         let membership = StoredMembership::new(
             Some(last_applied),
@@ -127,7 +134,7 @@ impl Store {
             let tmp = path.with_extension("redb.restoring");
             let _ = std::fs::remove_file(&tmp);
             let db = open_database(&tmp)?;
-            write_state(&db, &image.objects, Some(last_applied), &membership, None)?;
+            write_state(&db, &image, Some(last_applied), &membership, None)?;
             drop(db);
             std::fs::rename(&tmp, &path)
                 .map_err(|e| DbError::Other(format!("renaming {}: {e}", tmp.display())))?;
@@ -145,13 +152,19 @@ impl Store {
     ) -> Result<Store, StoreError> {
         let config = raft_config(&cfg)?;
         let state_db = db.clone();
-        let (last_applied, _) = blocking(move || read_applied_state(&state_db)).await?;
-        let floor = last_applied.map_or(0, |id| id.index);
+        let ((last_applied, _), floor) = blocking(move || {
+            Ok((
+                read_applied_state(&state_db)?,
+                read_stored_revision(&state_db)?,
+            ))
+        })
+        .await?;
         let hub = Arc::new(WatchHub::new(cfg.watch_window, WATCHER_QUEUE, floor));
-        let applied = Arc::new(watch::channel(floor).0);
+        let applied = Arc::new(watch::channel(last_applied.map_or(0, |id| id.index)).0);
+        let revision = Arc::new(AtomicU64::new(floor));
         let storage = RaftStore::new(
             LogStore::new(db.clone()),
-            StateMachine::new(db.clone(), hub.clone(), applied.clone()),
+            StateMachine::new(db.clone(), hub.clone(), applied.clone(), revision.clone()),
         );
         let (log_store, state_machine) = Adaptor::new(storage);
         let network = PeerNetworkFactory::new(cfg.peer_client.clone());
@@ -177,6 +190,7 @@ impl Store {
             }
         }
 
+        let proposer = Proposer::start(raft.clone());
         Ok(Store {
             inner: Arc::new(StoreInner {
                 id: cfg.node_id,
@@ -184,6 +198,8 @@ impl Store {
                 db,
                 hub,
                 applied,
+                revision,
+                proposer,
                 client: cfg.peer_client,
                 commit_latency: LatencyHistogram::new(),
                 shut_down: AtomicBool::new(false),

@@ -1,20 +1,34 @@
 //! Proposing commands, and routing any leader-only request to the leader.
 //!
+//! # Group commit
+//!
+//! openraft 0.9 appends one log entry at a time and waits for its fsync before the next, so one
+//! command per entry would cap the store at one write per fsync. The [`Proposer`] task therefore
+//! puts every command that is waiting when an entry can be proposed into that one entry (a
+//! [`Proposal`]); the state machine still applies them one by one, each at its own revision and
+//! with its own result. Under load the entries grow by themselves (commands queue while the
+//! previous entries are written); a lone command is proposed at once, so nothing waits for a
+//! batch to fill.
+//!
 //! On the leader a request runs locally; on a follower it is forwarded over HTTP. While no leader
 //! is known (an election), requests wait up to [`LEADER_WAIT`]. A request is retried only when it
 //! certainly did not take effect: the leader was unreachable before the request left, or the
 //! receiver answered that it is not the leader without proposing anything.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
 
+use openraft::Raft;
 use openraft::error::{ClientWriteError, RaftError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::command::{Command, CommandResult};
+use super::TypeConfig;
+use super::command::{Command, CommandResult, Proposal};
 use super::error::StoreError;
 use super::network::{PostError, post_wire};
 use super::store_open::Store;
@@ -26,6 +40,14 @@ pub(crate) const LEADER_WAIT: Duration = Duration::from_secs(5);
 pub(crate) const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pause between attempts while leadership settles.
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
+/// Most commands in one log entry.
+const MAX_GROUP: usize = 512;
+/// A group stops growing once its commands hold this many bytes, so that one entry stays a
+/// reasonable AppendEntries message for followers on slow links.
+const MAX_GROUP_BYTES: usize = 2 * 1024 * 1024;
+/// Entries the proposer has handed to Raft and not yet seen applied. Two let one entry be
+/// written while the previous one is applied and answered.
+const IN_FLIGHT: usize = 2;
 
 /// The result of one attempt on the leader.
 pub(crate) enum Attempt<T> {
@@ -59,22 +81,7 @@ impl Store {
     /// Proposes on this node, which believes it is the leader.
     pub(crate) async fn propose_local(&self, cmd: Command) -> Attempt<CommandResult> {
         tracing::debug!(command = %cmd.describe(), "proposing");
-        match tokio::time::timeout(COMMIT_TIMEOUT, self.inner.raft.client_write(cmd)).await {
-            Err(_) => Attempt::Done(Err(StoreError::Timeout(
-                "the proposal was not committed in time (no quorum?)".to_owned(),
-            ))),
-            Ok(Ok(response)) => Attempt::Done(Ok(response.data)),
-            // Leadership moved before the entry was accepted. (If it moved after the entry was
-            // appended, the entry may still commit under the next leader; a retried command then
-            // meets its own effect, e.g. `AlreadyExists`.)
-            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => {
-                Attempt::NotLeader
-            }
-            Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e)))) => {
-                Attempt::Done(Err(StoreError::Invalid(e.to_string())))
-            }
-            Ok(Err(RaftError::Fatal(e))) => Attempt::Done(Err(StoreError::fatal(e))),
-        }
+        self.inner.proposer.propose(cmd).await
     }
 
     /// Runs `local` if this node is the leader, or POSTs `req` to the leader's `path` otherwise,
@@ -179,5 +186,121 @@ impl Store {
             Attempt::Done(result) => result.map_err(ForwardError::from),
             Attempt::NotLeader => Err(ForwardError::NotLeader),
         }
+    }
+}
+
+/// A command waiting to be proposed, and where its outcome goes.
+type Pending = (Command, oneshot::Sender<Attempt<CommandResult>>);
+
+/// Sends commands to the [`Proposer`] task.
+pub(crate) struct ProposerHandle {
+    tx: mpsc::UnboundedSender<Pending>,
+}
+
+impl ProposerHandle {
+    async fn propose(&self, cmd: Command) -> Attempt<CommandResult> {
+        let (reply, outcome) = oneshot::channel();
+        if self.tx.send((cmd, reply)).is_err() {
+            return Attempt::Done(Err(StoreError::fatal("the store is shut down")));
+        }
+        outcome
+            .await
+            .unwrap_or_else(|_| Attempt::Done(Err(StoreError::fatal("the store is shut down"))))
+    }
+}
+
+/// The group-commit task (see the module docs). It ends when the last [`ProposerHandle`] is
+/// dropped.
+pub(crate) struct Proposer {
+    raft: Raft<TypeConfig>,
+    rx: mpsc::UnboundedReceiver<Pending>,
+}
+
+impl Proposer {
+    pub(crate) fn start(raft: Raft<TypeConfig>) -> ProposerHandle {
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(Proposer { raft, rx }.run());
+        ProposerHandle { tx }
+    }
+
+    async fn run(mut self) {
+        let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+        while let Some(first) = self.rx.recv().await {
+            let Ok(slot) = slots.clone().acquire_owned().await else {
+                return;
+            };
+            // Everything that queued up while the slots were busy joins this entry.
+            let mut bytes = command_bytes(&first.0);
+            let mut group = vec![first];
+            while group.len() < MAX_GROUP && bytes < MAX_GROUP_BYTES {
+                let Ok(next) = self.rx.try_recv() else { break };
+                bytes += command_bytes(&next.0);
+                group.push(next);
+            }
+            let raft = self.raft.clone();
+            tokio::spawn(async move {
+                write_group(&raft, group).await;
+                drop(slot);
+            });
+        }
+    }
+}
+
+/// Proposes one group as one entry and answers each of its commands.
+async fn write_group(raft: &Raft<TypeConfig>, group: Vec<Pending>) {
+    let (cmds, replies): (Vec<Command>, Vec<_>) = group.into_iter().unzip();
+    let count = cmds.len();
+    let answer_all = |replies: Vec<oneshot::Sender<Attempt<CommandResult>>>,
+                      attempt: &dyn Fn() -> Attempt<CommandResult>| {
+        for reply in replies {
+            let _ = reply.send(attempt());
+        }
+    };
+    let written = tokio::time::timeout(COMMIT_TIMEOUT, raft.client_write(Proposal(cmds))).await;
+    match written {
+        Ok(Ok(response)) if response.data.len() == count => {
+            for (reply, result) in replies.into_iter().zip(response.data) {
+                let _ = reply.send(Attempt::Done(Ok(result)));
+            }
+        }
+        Ok(Ok(response)) => {
+            let message = format!(
+                "the state machine answered {} results for {count} commands",
+                response.data.len()
+            );
+            answer_all(replies, &|| {
+                Attempt::Done(Err(StoreError::Fatal(message.clone())))
+            });
+        }
+        Err(_) => answer_all(replies, &|| {
+            Attempt::Done(Err(StoreError::Timeout(
+                "the proposal was not committed in time (no quorum?)".to_owned(),
+            )))
+        }),
+        // Leadership moved before the entry was accepted. (If it moved after the entry was
+        // appended, the entry may still commit under the next leader; a retried command then
+        // meets its own effect, e.g. `AlreadyExists`.)
+        Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => {
+            answer_all(replies, &|| Attempt::NotLeader);
+        }
+        Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e)))) => {
+            answer_all(replies, &|| {
+                Attempt::Done(Err(StoreError::Invalid(e.to_string())))
+            });
+        }
+        Ok(Err(RaftError::Fatal(e))) => {
+            answer_all(replies, &|| Attempt::Done(Err(StoreError::fatal(&e))));
+        }
+    }
+}
+
+/// Roughly how many bytes a command adds to a log entry.
+fn command_bytes(cmd: &Command) -> usize {
+    match cmd {
+        Command::Create { key, object } | Command::Update { key, object, .. } => {
+            key.len() + object.len()
+        }
+        Command::Delete { key, .. } => key.len(),
+        Command::Batch(cmds) => cmds.iter().map(command_bytes).sum(),
     }
 }

@@ -16,14 +16,14 @@ use super::error::{StoreError, WatchError};
 use super::state_machine::read_image;
 use super::store_open::{Store, blocking, db_error};
 use super::store_propose::{Attempt, COMMIT_TIMEOUT, LEADER_WAIT};
-use super::tables::{DbError, KEY_LAST_APPLIED, OBJECTS, SM_META, decode_object, read_meta};
+use super::tables::{DbError, OBJECTS, SM_META, decode_object, read_revision};
 use super::watch::Watcher;
 use super::wire::PATH_READ_INDEX;
 use super::{Listed, Stored};
 
 impl Store {
     /// Waits until this replica has applied everything committed before the call, so that local
-    /// reads after it are linearizable. Returns the local applied revision.
+    /// reads after it are linearizable. Returns the local store revision.
     pub async fn read_barrier(&self) -> Result<u64, StoreError> {
         let started = Instant::now();
         let index = self
@@ -43,7 +43,7 @@ impl Store {
             Ok(Ok(_)) => Ok(self.current_revision()),
             Ok(Err(_)) => Err(StoreError::Fatal("the store is shut down".to_owned())),
             Err(_) => Err(StoreError::Timeout(format!(
-                "this replica did not catch up to revision {index} in time"
+                "this replica did not catch up to log index {index} in time"
             ))),
         }
     }
@@ -100,9 +100,7 @@ impl Store {
         let read = || -> Result<Listed, DbError> {
             let txn = self.inner.db.begin_read()?;
             let meta = txn.open_table(SM_META)?;
-            let revision = read_meta::<Option<LogId<u64>>>(&meta, KEY_LAST_APPLIED)?
-                .flatten()
-                .map_or(0, |id| id.index);
+            let revision = read_revision(&meta)?;
             let table = txn.open_table(OBJECTS)?;
             let start = match start_after {
                 Some(after) if after >= prefix => Bound::Excluded(after),
@@ -141,9 +139,11 @@ impl Store {
         self.inner.hub.subscribe(prefix, after_revision)
     }
 
-    /// The last applied log index of the local replica.
+    /// The store revision of the local replica: the revision of the last applied change.
     pub fn current_revision(&self) -> u64 {
-        *self.inner.applied.borrow()
+        self.inner
+            .revision
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// A consistent image of every object and the revision it was taken at, from the local

@@ -180,7 +180,9 @@ async fn propose_read_and_reopen() {
         metrics.contains("edgeplane_store_is_leader 1\n"),
         "{metrics}"
     );
-    assert!(metrics.contains(&format!("edgeplane_store_last_applied_index {last}\n")));
+    assert!(metrics.contains(&format!("edgeplane_store_revision {last}\n")));
+    let applied = *store.inner.applied.borrow();
+    assert!(metrics.contains(&format!("edgeplane_store_last_applied_index {applied}\n")));
     assert!(metrics.contains("edgeplane_store_commit_latency_seconds_count "));
 
     // Reopen: data and revisions survive, and new revisions continue after the old ones.
@@ -366,4 +368,72 @@ async fn join_mode_waits_for_a_leader() {
     assert!(matches!(result, Err(StoreError::NoLeader)), "{result:?}");
     assert!(StoreError::NoLeader.is_retryable());
     store.shutdown().await;
+}
+
+#[tokio::test]
+async fn concurrent_proposals_share_entries_but_not_revisions() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open_single(dir.path()).await;
+    let start = store.current_revision();
+    let index_before = store
+        .inner
+        .raft
+        .metrics()
+        .borrow()
+        .last_log_index
+        .unwrap_or(0);
+
+    // 200 creates at once, plus a second create of "n0" that must be rejected on its own.
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..200 {
+        let store = store.clone();
+        tasks.spawn(async move { store.propose(create(&format!("n{i}"))).await });
+    }
+    let duplicate = {
+        let store = store.clone();
+        tokio::spawn(async move { store.propose(create("n0")).await })
+    };
+    let mut revisions = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        match joined.expect("task") {
+            Ok(Ok(applied)) => revisions.push(applied.revision()),
+            Ok(Err(Rejected::AlreadyExists { .. })) => {}
+            other => panic!("proposal failed: {other:?}"),
+        }
+    }
+    match duplicate.await.expect("task") {
+        Ok(Ok(applied)) => revisions.push(applied.revision()),
+        Ok(Err(Rejected::AlreadyExists { .. })) => {}
+        other => panic!("proposal failed: {other:?}"),
+    }
+
+    // Exactly one of the two "n0" creates won; every applied command has its own revision, and
+    // the revisions are exactly the next 200.
+    revisions.sort_unstable();
+    let expected: Vec<u64> = (start + 1..=start + 200).collect();
+    assert_eq!(revisions, expected);
+    assert_eq!(store.current_revision(), start + 200);
+    let listed = store.list("/registry/core/configmaps/default/n", None, None);
+    assert_eq!(listed.expect("list").items.len(), 200);
+
+    // The commands were grouped: far fewer log entries than commands.
+    let index_after = store
+        .inner
+        .raft
+        .metrics()
+        .borrow()
+        .last_log_index
+        .unwrap_or(0);
+    assert!(
+        index_after - index_before < 100,
+        "201 concurrent proposals took {} log entries",
+        index_after - index_before
+    );
+
+    // Revisions survive a restart unchanged and continue after it.
+    store.shutdown().await;
+    drop(store);
+    let store = open_single(dir.path()).await;
+    assert_eq!(store.current_revision(), start + 200);
+    assert_eq!(apply(&store, create("after")).await, start + 201);
 }

@@ -5,7 +5,7 @@
 //! | `raft_log` | log index | postcard `Entry<TypeConfig>` |
 //! | `raft_meta` | `vote`, `committed`, `purged` | postcard `Vote` / `Option<LogId>` |
 //! | `objects` | store key | 8-byte big-endian revision, then the JSON bytes |
-//! | `sm_meta` | `last_applied`, `last_membership` | postcard `Option<LogId>` / `StoredMembership` |
+//! | `sm_meta` | `last_applied`, `last_membership`, `revision` | postcard `Option<LogId>` / `StoredMembership` / `u64` |
 //! | `snapshot` | `meta`, `data` | postcard `SnapshotMeta` / snapshot image bytes |
 
 use std::path::Path;
@@ -27,6 +27,8 @@ pub(crate) const KEY_COMMITTED: &str = "committed";
 pub(crate) const KEY_PURGED: &str = "purged";
 pub(crate) const KEY_LAST_APPLIED: &str = "last_applied";
 pub(crate) const KEY_LAST_MEMBERSHIP: &str = "last_membership";
+/// The store revision: how many commands the state machine has applied (see `state_machine`).
+pub(crate) const KEY_REVISION: &str = "revision";
 pub(crate) const KEY_SNAPSHOT_META: &str = "meta";
 pub(crate) const KEY_SNAPSHOT_DATA: &str = "data";
 
@@ -59,10 +61,16 @@ redb_error_from!(
     redb::SetDurabilityError
 );
 
+/// redb's page cache. Its default (1 GiB) is sized for servers; on a gateway the kernel's page
+/// cache does most of this work anyway, so the store keeps its own small.
+const CACHE_BYTES: usize = 32 * 1024 * 1024;
+
 /// Opens (or creates) the database and makes sure every table exists, so that read transactions
 /// never meet a missing table.
 pub(crate) fn open_database(path: &Path) -> Result<Database, DbError> {
-    let db = Database::create(path)?;
+    let db = Database::builder()
+        .set_cache_size(CACHE_BYTES)
+        .create(path)?;
     let txn = db.begin_write()?;
     {
         txn.open_table(RAFT_LOG)?;
@@ -115,6 +123,19 @@ pub(crate) fn decode_object(key: &str, value: &[u8]) -> Result<ObjectRecord, DbE
         revision: u64::from_be_bytes(*revision),
         bytes: bytes.to_vec(),
     })
+}
+
+/// Reads the store revision from the `sm_meta` table (0 for a new store).
+pub(crate) fn read_revision(
+    meta: &impl ReadableTable<&'static str, &'static [u8]>,
+) -> Result<u64, DbError> {
+    Ok(read_meta::<u64>(meta, KEY_REVISION)?.unwrap_or(0))
+}
+
+/// Reads the store revision in its own read transaction.
+pub(crate) fn read_stored_revision(db: &Database) -> Result<u64, DbError> {
+    let txn = db.begin_read()?;
+    read_revision(&txn.open_table(SM_META)?)
 }
 
 /// The applied state as stored: last applied log id and last membership.

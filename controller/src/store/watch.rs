@@ -31,7 +31,7 @@ pub enum EventKind {
 /// One applied change to one object.
 #[derive(Clone, Debug, PartialEq)]
 pub struct WatchEvent {
-    /// Log index of the change (the object's new `resourceVersion`).
+    /// Store revision of the change (the object's new `resourceVersion`).
     pub revision: u64,
     pub kind: EventKind,
     pub key: String,
@@ -77,6 +77,25 @@ impl Watcher {
                 LAGGED => WatchEnd::Lagged,
                 _ => WatchEnd::Shutdown,
             }),
+        }
+    }
+}
+
+impl Watcher {
+    /// The next event if one is ready, without waiting; `None` when there is none yet.
+    pub fn try_next(&mut self) -> Option<Result<WatchEvent, WatchEnd>> {
+        if let Some(event) = self.backlog.pop_front() {
+            return Some(Ok(WatchEvent::clone(&event)));
+        }
+        match self.live.try_recv() {
+            Ok(event) => Some(Ok(WatchEvent::clone(&event))),
+            Err(mpsc::error::TryRecvError::Empty) => None,
+            Err(mpsc::error::TryRecvError::Disconnected) => {
+                Some(Err(match self.end.load(Ordering::Acquire) {
+                    LAGGED => WatchEnd::Lagged,
+                    _ => WatchEnd::Shutdown,
+                }))
+            }
         }
     }
 }
