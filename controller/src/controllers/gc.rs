@@ -3,6 +3,7 @@
 //! dependents; owners deleted with `orphan` release them first.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use edge_api::resource::ResourceInfo;
 use serde_json::{Value, json};
@@ -28,7 +29,7 @@ pub enum GcAction {
 }
 
 /// Pure core: the actions for one snapshot of every object.
-pub fn plan(objects: &[(&'static ResourceInfo, Value)]) -> Vec<GcAction> {
+pub fn plan(objects: &[(&'static ResourceInfo, Arc<Value>)]) -> Vec<GcAction> {
     let by_uid: HashMap<&str, usize> = objects
         .iter()
         .enumerate()
@@ -199,7 +200,7 @@ mod tests {
     use super::*;
     use edge_api::resource;
 
-    fn obj(uid: &str, owners: &[&str], deleting: bool, finalizers: &[&str]) -> Value {
+    fn obj(uid: &str, owners: &[&str], deleting: bool, finalizers: &[&str]) -> Arc<Value> {
         let refs: Vec<Value> = owners
             .iter()
             .map(|o| json!({"uid": o, "kind": "ReplicaSet", "name": o, "apiVersion": "apps/v1"}))
@@ -208,7 +209,7 @@ mod tests {
         if deleting {
             v["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
         }
-        v
+        Arc::new(v)
     }
 
     #[test]

@@ -1,37 +1,37 @@
 //! Background controllers that keep cluster state true: namespace lifecycle and garbage
 //! collection. They run on the Raft leader only, read through `Api`, and write back through it.
 
+pub mod cache;
 pub mod gc;
 pub mod namespace;
 
 use std::time::Duration;
 
-use edge_api::resource::{self, ResourceInfo};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::apiserver::Api;
-use crate::apiserver::api::ListOptions;
+pub use cache::{ObjectCache, Snapshot};
 
 /// Resync period: every controller looks at the whole state at least this often.
 const RESYNC: Duration = Duration::from_secs(5);
-/// Shortest pause between two passes triggered by changes.
+/// Shortest pause between two passes triggered by changes, so that a burst of writes costs one
+/// pass, not one per write.
 const DEBOUNCE: Duration = Duration::from_millis(200);
 
 /// Runs the controllers until `shutdown`.
 pub async fn run(api: Api, shutdown: CancellationToken) {
-    let mut watcher = None;
+    let mut cache: Option<ObjectCache> = None;
     let mut resync = tokio::time::interval(RESYNC);
     loop {
-        if watcher.is_none() {
-            watcher = api
-                .store()
-                .watch("/registry/", api.store().current_revision())
+        if cache.is_none() {
+            cache = ObjectCache::sync(api.store())
+                .inspect_err(|e| tracing::debug!("controller cache: {e}"))
                 .ok();
         }
         let changed = async {
-            match watcher.as_mut() {
-                Some(w) => w.next().await.is_ok(),
+            match cache.as_mut() {
+                Some(cache) => cache.changed().await.is_ok(),
                 None => {
                     tokio::time::sleep(DEBOUNCE).await;
                     false
@@ -44,46 +44,31 @@ pub async fn run(api: Api, shutdown: CancellationToken) {
             _ = resync.tick() => {}
             ok = changed => {
                 if !ok {
-                    watcher = None;
+                    cache = None;
                 }
                 tokio::time::sleep(DEBOUNCE).await;
             }
         }
+        let Some(current) = cache.as_mut() else {
+            continue;
+        };
+        if current.catch_up().is_err() {
+            cache = None;
+            continue;
+        }
         if !api.store().is_leader() {
             continue;
         }
-        if let Err(err) = pass(&api).await {
+        if let Err(err) = pass(&api, &current.snapshot()).await {
             tracing::debug!("controller pass: {}", err.0.message);
         }
     }
 }
 
-async fn pass(api: &Api) -> Result<(), crate::apiserver::error::ApiError> {
+async fn pass(api: &Api, snapshot: &Snapshot) -> Result<(), crate::apiserver::error::ApiError> {
     namespace::ensure_defaults(api).await?;
-    let snapshot = Snapshot::read(api).await?;
-    namespace::reconcile(api, &snapshot).await?;
-    gc::reconcile(api, &snapshot).await
-}
-
-/// Every object of every resource, read once per pass.
-pub struct Snapshot {
-    pub objects: Vec<(&'static ResourceInfo, Value)>,
-}
-
-impl Snapshot {
-    pub async fn read(api: &Api) -> Result<Snapshot, crate::apiserver::error::ApiError> {
-        let mut objects = Vec::new();
-        let opts = ListOptions {
-            any_version: true,
-            ..ListOptions::default()
-        };
-        for info in resource::all() {
-            for object in api.list(info, None, &opts).await?.items {
-                objects.push((info, object));
-            }
-        }
-        Ok(Snapshot { objects })
-    }
+    namespace::reconcile(api, snapshot).await?;
+    gc::reconcile(api, snapshot).await
 }
 
 pub(crate) fn str_at<'a>(object: &'a Value, pointer: &str) -> &'a str {

@@ -1,6 +1,8 @@
 //! Namespace lifecycle: the four built-in namespaces always exist, and a deleted namespace takes
 //! everything in it along before it goes itself.
 
+use std::sync::Arc;
+
 use edge_api::resource::{self, ResourceInfo};
 use serde_json::{Value, json};
 
@@ -45,7 +47,7 @@ pub enum NamespaceAction {
 }
 
 /// Pure core: the next step for namespace `name` given every object in the cluster.
-pub fn plan(name: &str, objects: &[(&'static ResourceInfo, Value)]) -> NamespaceAction {
+pub fn plan(name: &str, objects: &[(&'static ResourceInfo, Arc<Value>)]) -> NamespaceAction {
     let contents: Vec<(&'static str, String)> = objects
         .iter()
         .filter(|(info, object)| info.namespaced && str_at(object, "/metadata/namespace") == name)
@@ -108,13 +110,13 @@ mod tests {
         let objects = vec![
             (
                 pods,
-                json!({"metadata": {"name": "a", "namespace": "demo"}}),
+                Arc::new(json!({"metadata": {"name": "a", "namespace": "demo"}})),
             ),
             (
                 pods,
-                json!({"metadata": {"name": "b", "namespace": "other"}}),
+                Arc::new(json!({"metadata": {"name": "b", "namespace": "other"}})),
             ),
-            (nodes, json!({"metadata": {"name": "n1"}})),
+            (nodes, Arc::new(json!({"metadata": {"name": "n1"}}))),
         ];
         assert_eq!(
             plan("demo", &objects),
