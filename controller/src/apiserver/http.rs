@@ -24,7 +24,7 @@ use super::node_scope;
 use super::render::Rendering;
 use super::request::{Route, Target, route};
 use super::watch::{WatchRequest, watch};
-use super::{discovery, scale};
+use super::{discovery, protobuf, scale};
 use crate::auth::{Decision, Identity, RequestAttributes, authorize};
 
 /// Largest request body accepted (Kubernetes' limit is 3 MiB); objects are further capped by admission.
@@ -352,7 +352,8 @@ fn list_options(params: &Params) -> Result<ListOptions, ApiError> {
     })
 }
 
-/// Decodes a request body as JSON, or YAML when the client says so.
+/// Decodes a request body as JSON, as YAML, or from Kubernetes protobuf (what kubectl's typed
+/// verbs such as `create namespace` send), always into the object's JSON form.
 pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
     if body.len() > MAX_BODY_BYTES {
         return Err(ApiError::new(Status::too_large(format!(
@@ -369,19 +370,21 @@ pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> 
         "application/json" | "" | "*/*" => serde_json::from_slice(body).map_err(|e| {
             ApiError::bad_request(format!("the request body is not valid JSON: {e}"))
         })?,
-        "application/vnd.kubernetes.protobuf" => {
-            return Err(ApiError::new(Status::failure(
-                415,
-                "UnsupportedMediaType",
-                "this server accepts JSON and YAML request bodies, not protobuf (kubectl's `create <generator>` verbs send protobuf): use `kubectl apply -f`, `kubectl create -f` or `edgectl create` instead",
-            )));
-        }
+        protobuf::MEDIA_TYPE => protobuf::decode(body).map_err(|e| {
+            let code = e.http_code();
+            let message = e.to_string();
+            ApiError::new(match code {
+                400 => Status::bad_request(message),
+                415 => Status::failure(415, "UnsupportedMediaType", message),
+                _ => Status::internal(message),
+            })
+        })?,
         other => {
             return Err(ApiError::new(Status::failure(
                 415,
                 "UnsupportedMediaType",
                 format!(
-                    "the body of the request was in an unknown format ({other}); accepted media types include: application/json, application/yaml"
+                    "the body of the request was in an unknown format ({other}); accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf"
                 ),
             )));
         }

@@ -14,6 +14,7 @@ pub mod internal;
 pub mod metrics;
 pub mod node_scope;
 pub mod openapi;
+pub mod protobuf;
 pub mod render;
 pub mod request;
 pub mod scale;
