@@ -219,4 +219,73 @@ fn kubectl_drives_the_controller() {
         "objects of the deleted namespace remain\n{}",
         leftover.report()
     );
+
+    // kubectl's generator verbs send protobuf bodies.
+    controller
+        .kubectl(&["create", "namespace", "pb"])
+        .success()
+        .stdout_has(&["namespace/pb created"]);
+    let creates: [&[&str]; 3] = [
+        &[
+            "create",
+            "configmap",
+            "settings",
+            "--from-literal=mode=edge",
+        ],
+        &[
+            "create",
+            "secret",
+            "generic",
+            "token",
+            "--from-literal=key=s3cret",
+        ],
+        &[
+            "create",
+            "deployment",
+            "idle",
+            "--image=registry.local/idle:1",
+            "--replicas=0",
+        ],
+    ];
+    for args in creates {
+        let args = [args, &["-n", "pb"]].concat();
+        controller.kubectl(&args).success().stdout_has(&["created"]);
+    }
+    let jsonpath = |args: &[&str]| controller.kubectl(args).success().stdout;
+    assert_eq!(
+        jsonpath(&[
+            "get",
+            "cm",
+            "settings",
+            "-n",
+            "pb",
+            "-o",
+            "jsonpath={.data.mode}"
+        ]),
+        "edge"
+    );
+    assert_eq!(
+        jsonpath(&[
+            "get",
+            "secret",
+            "token",
+            "-n",
+            "pb",
+            "-o",
+            "jsonpath={.data.key}"
+        ]),
+        "czNjcmV0"
+    );
+    assert_eq!(
+        jsonpath(&[
+            "get",
+            "deploy",
+            "idle",
+            "-n",
+            "pb",
+            "-o",
+            "jsonpath={.spec.replicas} {.spec.template.spec.containers[0].image} {.spec.strategy.type}",
+        ]),
+        "0 registry.local/idle:1 RollingUpdate"
+    );
 }
