@@ -16,6 +16,11 @@ use edge_controller::store::{Bootstrap, Store, StoreConfig};
 use edge_wire::token::ControlPlaneToken;
 use tokio_util::sync::CancellationToken;
 
+/// mimalloc instead of glibc's allocator: the API path allocates many small JSON values from many
+/// threads, where glibc's per-thread arenas cost CPU and fragment memory.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The Edgeplane controller: Kubernetes API, Raft-replicated store and controllers.
 #[derive(Parser, Debug)]
 #[command(name = "edge-controller", version)]

@@ -22,6 +22,47 @@ pub struct ObjectCache {
     objects: BTreeMap<String, (&'static ResourceInfo, Arc<Value>)>,
     revision: u64,
     watcher: Watcher,
+    dirty: Dirty,
+}
+
+/// Which controllers the changes applied since the last [`ObjectCache::take_dirty`] may concern,
+/// so that a burst of unrelated writes does not make every controller look at everything.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Dirty {
+    /// An object with owners or being deleted changed, or an object went (it may have owned
+    /// something).
+    pub gc: bool,
+    /// A namespace changed, or an object went (a terminating namespace may now be empty).
+    pub namespaces: bool,
+}
+
+impl Dirty {
+    /// Everything, for a full resync.
+    pub const ALL: Dirty = Dirty {
+        gc: true,
+        namespaces: true,
+    };
+
+    fn of(event: &WatchEvent, info: Option<&ResourceInfo>) -> Dirty {
+        if event.kind == EventKind::Deleted {
+            return Dirty::ALL;
+        }
+        let metadata = event.object.get("metadata");
+        let owned = metadata
+            .and_then(|m| m.get("ownerReferences"))
+            .and_then(Value::as_array)
+            .is_some_and(|refs| !refs.is_empty());
+        let deleting = metadata.is_some_and(|m| m.get("deletionTimestamp").is_some());
+        Dirty {
+            gc: owned || deleting,
+            namespaces: info.is_some_and(|i| i.plural == "namespaces" && i.group.is_empty()),
+        }
+    }
+
+    fn merge(&mut self, other: Dirty) {
+        self.gc |= other.gc;
+        self.namespaces |= other.namespaces;
+    }
 }
 
 /// One consistent view of every object, for one controller pass.
@@ -55,6 +96,7 @@ impl ObjectCache {
             objects,
             revision: listed.revision,
             watcher,
+            dirty: Dirty::ALL,
         })
     }
 
@@ -76,16 +118,28 @@ impl ObjectCache {
 
     fn apply(&mut self, event: WatchEvent) {
         self.revision = event.revision;
+        let info = resource_of(&event.key);
+        self.dirty.merge(Dirty::of(&event, info));
         match event.kind {
             EventKind::Deleted => {
                 self.objects.remove(&event.key);
             }
             EventKind::Added | EventKind::Modified => {
-                if let Some(info) = resource_of(&event.key) {
+                if let Some(info) = info {
                     self.objects.insert(event.key, (info, event.object));
                 }
             }
         }
+    }
+
+    /// Marks controllers to run again (after a failed pass).
+    pub fn mark_dirty(&mut self, dirty: Dirty) {
+        self.dirty.merge(dirty);
+    }
+
+    /// What the changes since the last call may concern; clears it.
+    pub fn take_dirty(&mut self) -> Dirty {
+        std::mem::take(&mut self.dirty)
     }
 
     /// The revision of the last change applied to the cache.
@@ -115,6 +169,63 @@ fn resource_of(key: &str) -> Option<&'static ResourceInfo> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn event(kind: EventKind, key: &str, object: Value) -> WatchEvent {
+        WatchEvent {
+            revision: 7,
+            kind,
+            key: key.to_owned(),
+            object: Arc::new(object),
+            prev_object: None,
+        }
+    }
+
+    #[test]
+    fn only_relevant_changes_wake_controllers() {
+        use serde_json::json;
+        const CM: &str = "/registry/core/configmaps/default/c";
+        const NS: &str = "/registry/core/namespaces/demo";
+        let plain = json!({"metadata": {"name": "c"}});
+        let owned = json!({"metadata": {"name": "c", "ownerReferences": [{"uid": "u"}]}});
+        let deleting =
+            json!({"metadata": {"name": "c", "deletionTimestamp": "2026-01-01T00:00:00Z"}});
+        let cases = [
+            (EventKind::Added, CM, plain.clone(), Dirty::default()),
+            (EventKind::Modified, CM, plain.clone(), Dirty::default()),
+            (
+                EventKind::Added,
+                CM,
+                owned,
+                Dirty {
+                    gc: true,
+                    namespaces: false,
+                },
+            ),
+            (
+                EventKind::Modified,
+                CM,
+                deleting,
+                Dirty {
+                    gc: true,
+                    namespaces: false,
+                },
+            ),
+            (EventKind::Deleted, CM, plain.clone(), Dirty::ALL),
+            (
+                EventKind::Added,
+                NS,
+                plain,
+                Dirty {
+                    gc: false,
+                    namespaces: true,
+                },
+            ),
+        ];
+        for (kind, key, object, want) in cases {
+            let event = event(kind, key, object);
+            assert_eq!(Dirty::of(&event, resource_of(key)), want, "{kind:?} {key}");
+        }
+    }
 
     #[test]
     fn keys_map_to_their_resource() {

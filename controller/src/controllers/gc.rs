@@ -28,40 +28,56 @@ pub enum GcAction {
     },
 }
 
+/// `metadata.FIELD` of an object, looked up without building a JSON pointer.
+fn meta<'a>(object: &'a Value, field: &str) -> Option<&'a Value> {
+    object.get("metadata")?.get(field)
+}
+
 /// Pure core: the actions for one snapshot of every object.
+///
+/// Only dependents (objects with owners) and objects being deleted can need an action, and
+/// usually few objects are either, so the plan looks at the rest only to find owners by uid.
 pub fn plan(objects: &[(&'static ResourceInfo, Arc<Value>)]) -> Vec<GcAction> {
-    let by_uid: HashMap<&str, usize> = objects
-        .iter()
-        .enumerate()
-        .map(|(i, (_, o))| (str_at(o, "/metadata/uid"), i))
-        .filter(|(uid, _)| !uid.is_empty())
-        .collect();
-    let has_finalizer = |i: usize, f: &str| {
-        objects[i]
-            .1
-            .pointer("/metadata/finalizers")
-            .and_then(Value::as_array)
-            .is_some_and(|a| a.iter().any(|v| v == f))
-    };
-    let deleting = |i: usize| {
-        objects[i]
-            .1
-            .pointer("/metadata/deletionTimestamp")
-            .is_some()
-    };
-    let mut actions = Vec::new();
-    let mut dependents_of: HashMap<usize, usize> = HashMap::new();
+    let mut dependents: Vec<(usize, Vec<&str>)> = Vec::new();
+    let mut deleting_objects: Vec<usize> = Vec::new();
     for (index, (_, object)) in objects.iter().enumerate() {
-        let owners: Vec<&str> = object
-            .pointer("/metadata/ownerReferences")
+        let owners: Vec<&str> = meta(object, "ownerReferences")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
             .map(|r| r.get("uid").and_then(Value::as_str).unwrap_or(""))
             .collect();
-        if owners.is_empty() {
-            continue;
+        if !owners.is_empty() {
+            dependents.push((index, owners));
         }
+        if meta(object, "deletionTimestamp").is_some() {
+            deleting_objects.push(index);
+        }
+    }
+    if dependents.is_empty() && deleting_objects.is_empty() {
+        return Vec::new();
+    }
+    let referenced: HashSet<&str> = dependents
+        .iter()
+        .flat_map(|(_, owners)| owners.iter().copied())
+        .collect();
+    let by_uid: HashMap<&str, usize> = objects
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (_, o))| {
+            let uid = meta(o, "uid").and_then(Value::as_str)?;
+            (!uid.is_empty() && referenced.contains(uid)).then_some((uid, i))
+        })
+        .collect();
+    let has_finalizer = |i: usize, f: &str| {
+        meta(&objects[i].1, "finalizers")
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.iter().any(|v| v == f))
+    };
+    let deleting = |i: usize| meta(&objects[i].1, "deletionTimestamp").is_some();
+    let mut actions = Vec::new();
+    let mut dependents_of: HashMap<usize, usize> = HashMap::new();
+    for (index, owners) in dependents {
         let live: Vec<usize> = owners
             .iter()
             .filter_map(|uid| by_uid.get(uid).copied())
@@ -95,8 +111,8 @@ pub fn plan(objects: &[(&'static ResourceInfo, Arc<Value>)]) -> Vec<GcAction> {
         }
     }
     let mut seen = HashSet::new();
-    for index in 0..objects.len() {
-        if !deleting(index) || dependents_of.get(&index).copied().unwrap_or(0) > 0 {
+    for index in deleting_objects {
+        if dependents_of.get(&index).copied().unwrap_or(0) > 0 {
             continue;
         }
         for finalizer in [FINALIZER_FOREGROUND, FINALIZER_ORPHAN] {

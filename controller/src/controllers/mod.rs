@@ -11,7 +11,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::apiserver::Api;
-pub use cache::{ObjectCache, Snapshot};
+pub use cache::{Dirty, ObjectCache, Snapshot};
 
 /// Resync period: every controller looks at the whole state at least this often.
 const RESYNC: Duration = Duration::from_secs(5);
@@ -38,17 +38,18 @@ pub async fn run(api: Api, shutdown: CancellationToken) {
                 }
             }
         };
-        tokio::select! {
+        let full = tokio::select! {
             biased;
             _ = shutdown.cancelled() => return,
-            _ = resync.tick() => {}
+            _ = resync.tick() => true,
             ok = changed => {
                 if !ok {
                     cache = None;
                 }
                 tokio::time::sleep(DEBOUNCE).await;
+                false
             }
-        }
+        };
         let Some(current) = cache.as_mut() else {
             continue;
         };
@@ -56,19 +57,32 @@ pub async fn run(api: Api, shutdown: CancellationToken) {
             cache = None;
             continue;
         }
-        if !api.store().is_leader() {
+        let dirty = current.take_dirty();
+        let dirty = if full { Dirty::ALL } else { dirty };
+        if !api.store().is_leader() || dirty == Dirty::default() {
             continue;
         }
-        if let Err(err) = pass(&api, &current.snapshot()).await {
+        if let Err(err) = pass(&api, &current.snapshot(), dirty).await {
             tracing::debug!("controller pass: {}", err.0.message);
+            // Try again with the next change (or the next resync).
+            current.mark_dirty(dirty);
         }
     }
 }
 
-async fn pass(api: &Api, snapshot: &Snapshot) -> Result<(), crate::apiserver::error::ApiError> {
-    namespace::ensure_defaults(api).await?;
-    namespace::reconcile(api, snapshot).await?;
-    gc::reconcile(api, snapshot).await
+async fn pass(
+    api: &Api,
+    snapshot: &Snapshot,
+    dirty: Dirty,
+) -> Result<(), crate::apiserver::error::ApiError> {
+    if dirty.namespaces {
+        namespace::ensure_defaults(api).await?;
+        namespace::reconcile(api, snapshot).await?;
+    }
+    if dirty.gc {
+        gc::reconcile(api, snapshot).await?;
+    }
+    Ok(())
 }
 
 pub(crate) fn str_at<'a>(object: &'a Value, pointer: &str) -> &'a str {
