@@ -15,6 +15,15 @@ fn sorted_lines(stdout: &str) -> Vec<String> {
     lines
 }
 
+fn second_expected() -> Vec<&'static str> {
+    vec![
+        "configmap/web-config unchanged",
+        "deployment.apps/web unchanged",
+        "namespace/demo unchanged",
+        "service/web unchanged",
+    ]
+}
+
 #[test]
 fn kubectl_drives_the_controller() {
     // Fail loudly, before starting anything, when kubectl is missing.
@@ -84,14 +93,37 @@ fn kubectl_drives_the_controller() {
         .success();
     assert_eq!(
         sorted_lines(&second.stdout),
-        vec![
-            "configmap/web-config unchanged",
-            "deployment.apps/web unchanged",
-            "namespace/demo unchanged",
-            "service/web unchanged",
-        ],
+        second_expected(),
         "{}",
         second.report()
+    );
+
+    // Both tools record the same last-applied bytes, so neither sees a change after the other.
+    let edgectl_after = controller
+        .edgectl(&["apply", "-f", &examples_arg])
+        .success();
+    assert_eq!(
+        sorted_lines(&edgectl_after.stdout),
+        second_expected(),
+        "{}",
+        edgectl_after.report()
+    );
+    let configmap_arg = examples.join("configmap.yaml").display().to_string();
+    controller
+        .kubectl(&["delete", "-f", &configmap_arg])
+        .success();
+    controller
+        .edgectl(&["apply", "-f", &configmap_arg])
+        .success()
+        .stdout_has(&["configmap/web-config created"]);
+    let kubectl_after = controller
+        .kubectl(&["apply", "-f", &examples_arg])
+        .success();
+    assert_eq!(
+        sorted_lines(&kubectl_after.stdout),
+        second_expected(),
+        "kubectl must find edgectl's apply unchanged\n{}",
+        kubectl_after.report()
     );
 
     controller

@@ -36,32 +36,90 @@ pub enum ApplyAction {
     Unchanged,
 }
 
-/// The desired object with the annotation holding its own (annotation-free) JSON.
+/// The desired object with the annotation holding its own (annotation-free) JSON, byte for
+/// byte what kubectl records: `metadata.annotations` present (`{}` when nothing else is in
+/// it), Go's `encoding/json` output and a trailing newline. kubectl's next `apply` then finds
+/// nothing to change in an object edgectl applied, and the other way round.
 pub fn with_last_applied(desired: &Value) -> Value {
     let mut modified = desired.clone();
-    let mut now_empty = false;
-    if let Some(annotations) = modified
-        .pointer_mut("/metadata/annotations")
-        .and_then(Value::as_object_mut)
-    {
-        annotations.remove(LAST_APPLIED);
-        now_empty = annotations.is_empty();
-    }
-    if now_empty && let Some(metadata) = modified.get_mut("metadata").and_then(Value::as_object_mut)
-    {
-        metadata.remove("annotations");
-    }
-    let recorded = format!("{modified}\n");
-    let metadata = modified
-        .as_object_mut()
-        .map(|o| o.entry("metadata").or_insert_with(|| json!({})));
-    if let Some(Value::Object(metadata)) = metadata {
-        let annotations = metadata.entry("annotations").or_insert_with(|| json!({}));
-        if let Value::Object(annotations) = annotations {
-            annotations.insert(LAST_APPLIED.to_string(), Value::String(recorded));
+    if let Some(object) = modified.as_object_mut() {
+        let metadata = object.entry("metadata").or_insert_with(|| json!({}));
+        if let Value::Object(metadata) = metadata {
+            let annotations = metadata.entry("annotations").or_insert_with(|| json!({}));
+            if !annotations.is_object() {
+                *annotations = json!({});
+            }
+            if let Value::Object(annotations) = annotations {
+                annotations.remove(LAST_APPLIED);
+            }
         }
     }
+    let mut recorded = String::new();
+    write_go_json(&modified, &mut recorded);
+    recorded.push('\n');
+    if let Some(Value::Object(annotations)) = modified.pointer_mut("/metadata/annotations") {
+        annotations.insert(LAST_APPLIED.to_string(), Value::String(recorded));
+    }
     modified
+}
+
+/// JSON as Go's `json.Encoder` writes a `map[string]interface{}`: keys sorted, `<`, `>`, `&`,
+/// U+2028 and U+2029 escaped, integral floats without a fraction.
+fn write_go_json(value: &Value, out: &mut String) {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if !n.is_i64() && !n.is_u64() && f.fract() == 0.0 && f.abs() < 1e21 => {
+                out.push_str(&format!("{f:.0}"));
+            }
+            _ => out.push_str(&n.to_string()),
+        },
+        Value::String(s) => write_go_string(s, out),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_go_json(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort_unstable();
+            out.push('{');
+            for (i, key) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_go_string(key, out);
+                out.push(':');
+                write_go_json(&map[key], out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+fn write_go_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
+                out.push_str(&format!("\\u{:04x}", u32::from(c)));
+            }
+            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 /// Create when nothing is live; otherwise a three-way merge patch, or nothing when it is empty.
@@ -211,7 +269,9 @@ mod tests {
             .as_str()
             .expect("annotation");
         let recorded: Value = serde_json::from_str(recorded).expect("json");
-        assert_eq!(recorded, desired());
+        let mut expected = desired();
+        expected["metadata"]["annotations"] = json!({});
+        assert_eq!(recorded, expected);
     }
 
     #[test]
@@ -243,6 +303,27 @@ mod tests {
             Value::Null,
             "a field dropped from the manifest is removed: {patch}"
         );
+    }
+
+    #[test]
+    fn recorded_bytes_match_kubectl() {
+        // What kubectl 1.37 stored for examples/configmap.yaml.
+        let desired = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "web-config", "namespace": "demo", "labels": {"app": "web-config"}},
+            "data": {"LOG_LEVEL": "info", "GREETING": "hello <&> \u{2028}\"\\\n\u{1}"}});
+        let body = with_last_applied(&desired);
+        assert_eq!(
+            body["metadata"]["annotations"][LAST_APPLIED],
+            json!(concat!(
+                r#"{"apiVersion":"v1","data":{"GREETING":"hello \u003c\u0026\u003e \u2028\"\\\n\u0001","#,
+                r#""LOG_LEVEL":"info"},"kind":"ConfigMap","metadata":{"annotations":{},"#,
+                r#""labels":{"app":"web-config"},"name":"web-config","namespace":"demo"}}"#,
+                "\n"
+            ))
+        );
+        let mut floats = String::new();
+        write_go_json(&json!([1.0, 1.5, 3, -2.0]), &mut floats);
+        assert_eq!(floats, "[1,1.5,3,-2]");
     }
 
     #[test]
