@@ -19,6 +19,9 @@ pub struct Stats {
     pub lat_us: Vec<u64>,
     /// Operations still outstanding at the end (open loop only).
     pub late: u64,
+    /// Open loop only: (second of the measured phase it was started in, latency µs), in
+    /// completion order, to see when slow requests happen.
+    pub timeline: Vec<(u32, u64)>,
 }
 
 impl Stats {
@@ -31,6 +34,38 @@ impl Stats {
         }
         let idx = ((self.lat_us.len() as f64 * p).ceil() as usize).clamp(1, self.lat_us.len()) - 1;
         self.lat_us[idx] as f64 / 1000.0
+    }
+    /// One line per second of the measured phase: requests, p50, p99 and max latency.
+    pub fn per_second(&self) -> Vec<String> {
+        let seconds = self
+            .timeline
+            .iter()
+            .map(|(s, _)| *s)
+            .max()
+            .map_or(0, |s| s + 1);
+        let mut buckets = vec![Vec::new(); seconds as usize];
+        for (s, us) in &self.timeline {
+            buckets[*s as usize].push(*us);
+        }
+        buckets
+            .into_iter()
+            .enumerate()
+            .map(|(s, mut lat)| {
+                lat.sort_unstable();
+                let pct = |p: f64| {
+                    let idx =
+                        ((lat.len() as f64 * p).ceil() as usize).clamp(1, lat.len().max(1)) - 1;
+                    lat.get(idx).map_or(f64::NAN, |us| *us as f64 / 1000.0)
+                };
+                format!(
+                    "second {s:>3}: {:>4} requests, p50 {:>6.2} ms, p99 {:>7.2} ms, max {:>7.2} ms",
+                    lat.len(),
+                    pct(0.5),
+                    pct(0.99),
+                    pct(1.0)
+                )
+            })
+            .collect()
     }
     pub fn summary(&self) -> String {
         format!(
@@ -53,6 +88,7 @@ impl Stats {
 #[derive(Default)]
 struct Shared {
     lat: Mutex<Vec<u64>>,
+    timeline: Mutex<Vec<(u32, u64)>>,
     errors: AtomicU64,
     first_error: Mutex<Option<String>>,
 }
@@ -150,6 +186,8 @@ where
                 Ok(()) => {
                     let us = intended.elapsed().as_micros() as u64;
                     shared.lat.lock().await.push(us);
+                    let second = ((seq - warm_n) / rate) as u32;
+                    shared.timeline.lock().await.push((second, us));
                 }
                 Err(e) => shared.error(e).await,
             }
@@ -177,5 +215,6 @@ async fn finish(shared: Arc<Shared>, duration: Duration, late: u64) -> Stats {
         seconds: duration.as_secs_f64(),
         lat_us: lat,
         late,
+        timeline: std::mem::take(&mut *shared.timeline.lock().await),
     }
 }

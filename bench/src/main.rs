@@ -538,6 +538,9 @@ async fn api_bench(
             stats.summary(),
             stats.late
         );
+        for line in stats.per_second() {
+            eprintln!("[bench] api {proto} {line}");
+        }
         let rss = proc_status_kb(cluster.nodes[0].pid(), "VmHWM")
             .ok()
             .map(|k| k as f64 / 1024.0);
