@@ -2,9 +2,15 @@
 //!
 //! Appends, truncations, purges and votes commit with `Durability::Immediate` (fsync) before they
 //! return, because openraft treats their completion as a promise to the rest of the cluster.
+//!
+//! A purge records the new purge point durably and returns; the purged entries are then removed
+//! a few at a time by the appends that follow, so that thousands of deletions never hold redb's
+//! single writer (and every write waiting behind it) at once. Entries at or below the purge point
+//! that are still there (also after a restart) are never read, and the next purge removes them.
 
 use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use openraft::{LogId, RaftLogId, Vote};
 use redb::{Database, Durability, ReadableDatabase, ReadableTable};
@@ -23,15 +29,24 @@ pub(crate) struct LogBounds {
     pub last: Option<LogId<u64>>,
 }
 
+/// Most purged entries one append removes.
+const PURGE_CHUNK: usize = 32;
+
 /// The log half of the redb storage.
 #[derive(Clone)]
 pub(crate) struct LogStore {
     db: Arc<Database>,
+    /// Index up to which purged entries may still be stored; 0 when none are (as far as this
+    /// process knows).
+    purge_pending: Arc<AtomicU64>,
 }
 
 impl LogStore {
     pub(crate) fn new(db: Arc<Database>) -> Self {
-        Self { db }
+        Self {
+            db,
+            purge_pending: Arc::new(AtomicU64::new(0)),
+        }
     }
 
     /// Last purged log id and last log id (the purged one when the log is empty).
@@ -43,8 +58,10 @@ impl LogStore {
         let log = txn.open_table(RAFT_LOG)?;
         let last = match log.last()? {
             Some((_, bytes)) => Some(*decode::<Entry>("raft_log", bytes.value())?.get_log_id()),
-            None => purged,
+            None => None,
         };
+        // Entries left below the purge point by an unfinished removal do not count.
+        let last = last.max(purged);
         Ok(LogBounds { purged, last })
     }
 
@@ -73,13 +90,35 @@ impl LogStore {
     pub(crate) fn append(&self, entries: Vec<Entry>) -> Result<(), DbError> {
         let mut txn = self.db.begin_write()?;
         txn.set_durability(Durability::Immediate)?;
+        let pending = self.purge_pending.load(Ordering::Acquire);
+        let mut purge_done = false;
         {
             let mut log = txn.open_table(RAFT_LOG)?;
             for entry in &entries {
                 log.insert(entry.get_log_id().index, encode(entry)?.as_slice())?;
             }
+            if pending > 0 {
+                let doomed: Vec<u64> = log
+                    .range::<u64>(..=pending)?
+                    .take(PURGE_CHUNK)
+                    .map(|item| item.map(|(k, _)| k.value()))
+                    .collect::<Result<_, _>>()?;
+                for index in &doomed {
+                    log.remove(index)?;
+                }
+                purge_done = doomed.len() < PURGE_CHUNK;
+            }
         }
         txn.commit()?;
+        if purge_done {
+            // Unless a newer purge moved the point meanwhile.
+            let _ = self.purge_pending.compare_exchange(
+                pending,
+                0,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+        }
         Ok(())
     }
 
@@ -95,7 +134,8 @@ impl LogStore {
         Ok(())
     }
 
-    /// Records `upto` as purged and removes entries up to it, durably.
+    /// Records `upto` as purged, durably; the appends that follow remove the entries up to it
+    /// (see the module docs).
     ///
     /// Being durable matters beyond the log: this commit also makes every earlier non-durable
     /// state machine commit durable (see `state_machine`).
@@ -105,10 +145,9 @@ impl LogStore {
         {
             let mut meta = txn.open_table(RAFT_META)?;
             meta.insert(KEY_PURGED, encode(&Some(upto))?.as_slice())?;
-            let mut log = txn.open_table(RAFT_LOG)?;
-            log.retain_in::<u64, _>(..=upto.index, |_, _| false)?;
         }
         txn.commit()?;
+        self.purge_pending.fetch_max(upto.index, Ordering::AcqRel);
         Ok(())
     }
 
@@ -122,12 +161,7 @@ impl LogStore {
         read_meta(&meta, KEY_VOTE)
     }
 
-    /// Saves the committed log id without fsync: it only lets a restart re-apply committed
-    /// entries early, and losing it merely means waiting for the leader to say it again.
-    pub(crate) fn save_committed(&self, committed: Option<LogId<u64>>) -> Result<(), DbError> {
-        self.put_meta(KEY_COMMITTED, encode(&committed)?, Durability::None)
-    }
-
+    /// The committed log id as the state machine last recorded it (see `StateMachine::apply`).
     pub(crate) fn read_committed(&self) -> Result<Option<LogId<u64>>, DbError> {
         let txn = self.db.begin_read()?;
         let meta = txn.open_table(RAFT_META)?;

@@ -36,6 +36,8 @@ mod apply_test;
 #[cfg(test)]
 mod cluster_test;
 #[cfg(test)]
+mod log_store_test;
+#[cfg(test)]
 mod store_test;
 #[cfg(test)]
 mod watch_test;
@@ -110,6 +112,11 @@ impl StoreConfig {
     /// Path of the redb file inside `data_dir`.
     pub fn db_path(&self) -> PathBuf {
         self.data_dir.join("store.redb")
+    }
+
+    /// The last built or received Raft snapshot (see `state_machine`).
+    pub fn snapshot_path(&self) -> PathBuf {
+        self.data_dir.join("snapshot.bin")
     }
 }
 

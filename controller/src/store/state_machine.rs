@@ -13,7 +13,16 @@
 //!   commit, which also persists the state machine as of that moment; the snapshot was built from
 //!   an applied state at least as new as the purge point, and openraft keeps
 //!   `max_in_snapshot_log_to_keep` more entries besides, so `D` >= purged index;
-//! - storing a built snapshot and installing a received one are durable commits too.
+//! - installing a received snapshot is a durable commit too; a built or received snapshot is
+//!   written to its own file (below), so it plays no part in this.
+//!
+//! # The snapshot file
+//!
+//! The last built or received snapshot lives in `DATA_DIR/snapshot.bin` (its metadata, then the
+//! image), replaced atomically (write, fsync, rename, fsync the directory). It is not a redb
+//! value: writing many megabytes in a redb transaction would hold redb's single writer, and with
+//! it every log append, for as long as that takes. A missing or unreadable file is harmless:
+//! openraft builds a new snapshot when it needs one and finds none.
 //!
 //! On restart openraft re-applies `(D, committed]` from the log (committed is read back from
 //! `raft_meta`, or learnt again from the leader), and applying is deterministic, so the objects
@@ -30,6 +39,8 @@
 //! `sm_meta` in the same transaction as the objects, so it is as durable as they are, and applying
 //! the same entries again yields the same revisions.
 
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -43,8 +54,8 @@ use super::apply::{ObjectRecord, ObjectView, apply_command};
 use super::command::{Proposal, ProposalResult};
 use super::image::{ImageObject, SnapshotImage};
 use super::tables::{
-    AppliedState, DbError, KEY_LAST_APPLIED, KEY_LAST_MEMBERSHIP, KEY_REVISION, KEY_SNAPSHOT_DATA,
-    KEY_SNAPSHOT_META, OBJECTS, SM_META, SNAPSHOT, decode_object, encode, encode_object, read_meta,
+    AppliedState, DbError, KEY_COMMITTED, KEY_LAST_APPLIED, KEY_LAST_MEMBERSHIP, KEY_REVISION,
+    OBJECTS, RAFT_META, SM_META, decode, decode_object, encode, encode_object, read_meta,
     read_revision,
 };
 use super::watch::WatchHub;
@@ -62,6 +73,8 @@ pub(crate) struct StateMachine {
     applied: Arc<watch::Sender<u64>>,
     /// The store revision as of the last apply.
     revision: Arc<AtomicU64>,
+    /// `DATA_DIR/snapshot.bin` (see the module docs).
+    snapshot_path: Arc<PathBuf>,
 }
 
 struct TableView<'a, 't>(&'a Table<'t, &'static str, &'static [u8]>);
@@ -82,12 +95,14 @@ impl StateMachine {
         hub: Arc<WatchHub>,
         applied: Arc<watch::Sender<u64>>,
         revision: Arc<AtomicU64>,
+        snapshot_path: PathBuf,
     ) -> Self {
         Self {
             db,
             hub,
             applied,
             revision,
+            snapshot_path: Arc::new(snapshot_path),
         }
     }
 
@@ -97,7 +112,16 @@ impl StateMachine {
 
     /// Applies entries in one non-durable transaction (see the module docs), then publishes the
     /// changes to watchers.
-    pub(crate) fn apply(&self, entries: Vec<Entry>) -> Result<Vec<ProposalResult>, DbError> {
+    ///
+    /// `committed` is the log id openraft last declared committed; it is recorded in the same
+    /// transaction instead of in one of its own (an apply follows every advance of it), so that a
+    /// restart can re-apply committed entries before hearing from a leader. Losing it in a crash
+    /// only means waiting for the leader to say it again.
+    pub(crate) fn apply(
+        &self,
+        entries: Vec<Entry>,
+        committed: Option<LogId<u64>>,
+    ) -> Result<Vec<ProposalResult>, DbError> {
         let mut txn = self.db.begin_write()?;
         txn.set_durability(Durability::None)?;
         let mut results = Vec::with_capacity(entries.len());
@@ -147,6 +171,10 @@ impl StateMachine {
             }
             meta.insert(KEY_REVISION, encode(&next)?.as_slice())?;
             revision = next;
+            if committed.is_some() {
+                let mut raft_meta = txn.open_table(RAFT_META)?;
+                raft_meta.insert(KEY_COMMITTED, encode(&committed)?.as_slice())?;
+            }
         }
         txn.commit()?;
         self.revision.store(revision, Ordering::Release);
@@ -162,7 +190,8 @@ impl StateMachine {
         read_image(&self.db)
     }
 
-    /// Builds a snapshot of the current state and stores it durably.
+    /// Builds a snapshot of the current state (from a read transaction, so writes go on) and
+    /// stores it durably in the snapshot file.
     pub(crate) fn build_snapshot(&self) -> Result<(Meta, Vec<u8>), DbError> {
         let image = self.image()?;
         let data = image.encode().map_err(|e| DbError::Other(e.to_string()))?;
@@ -178,44 +207,33 @@ impl StateMachine {
                 image.revision
             ),
         };
-        let mut txn = self.db.begin_write()?;
-        txn.set_durability(Durability::Immediate)?;
-        {
-            let mut table = txn.open_table(SNAPSHOT)?;
-            table.insert(KEY_SNAPSHOT_META, encode(&meta)?.as_slice())?;
-            table.insert(KEY_SNAPSHOT_DATA, data.as_slice())?;
-        }
-        txn.commit()?;
+        write_snapshot_file(&self.snapshot_path, &meta, &data)?;
         Ok((meta, data))
     }
 
-    /// The last built or installed snapshot.
+    /// The last built or installed snapshot, if its file is there and readable.
     pub(crate) fn current_snapshot(&self) -> Result<Option<(Meta, Vec<u8>)>, DbError> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(SNAPSHOT)?;
-        let Some(meta) = read_meta::<Meta>(&table, KEY_SNAPSHOT_META)? else {
-            return Ok(None);
-        };
-        let data = table
-            .get(KEY_SNAPSHOT_DATA)?
-            .map(|d| d.value().to_vec())
-            .unwrap_or_default();
-        Ok(Some((meta, data)))
+        match read_snapshot_file(&self.snapshot_path) {
+            Ok(found) => Ok(found),
+            Err(e) => {
+                tracing::warn!(
+                    path = %self.snapshot_path.display(),
+                    "ignoring the unreadable store snapshot file (a new one is built when needed): {e}"
+                );
+                Ok(None)
+            }
+        }
     }
 
-    /// Replaces the whole state with a snapshot received from the leader, durably.
+    /// Replaces the whole state with a snapshot received from the leader, durably, then keeps
+    /// the snapshot itself in the snapshot file.
     pub(crate) fn install_snapshot(&self, meta: &Meta, data: Vec<u8>) -> Result<(), DbError> {
         let image = SnapshotImage::decode(&data).map_err(|e| DbError::Corrupt {
             what: "received snapshot".to_owned(),
             message: e.to_string(),
         })?;
-        write_state(
-            &self.db,
-            &image,
-            meta.last_log_id,
-            &meta.last_membership,
-            Some((meta, &data)),
-        )?;
+        write_state(&self.db, &image, meta.last_log_id, &meta.last_membership)?;
+        write_snapshot_file(&self.snapshot_path, meta, &data)?;
         let index = meta.last_log_id.map_or(0, |id| id.index);
         // Watchers have missed whatever the snapshot skipped over.
         self.hub.reset(image.revision);
@@ -223,6 +241,56 @@ impl StateMachine {
         self.applied.send_replace(index);
         Ok(())
     }
+}
+
+/// Writes `meta` and `data` to `path` atomically and durably: a temporary file, fsync, rename,
+/// fsync of the directory. Layout: metadata length (u32, little-endian), metadata (postcard),
+/// snapshot image.
+fn write_snapshot_file(path: &Path, meta: &Meta, data: &[u8]) -> Result<(), DbError> {
+    let io =
+        |what: &str, e: std::io::Error| DbError::Other(format!("{what} {}: {e}", path.display()));
+    let meta_bytes = encode(meta)?;
+    let meta_len = u32::try_from(meta_bytes.len())
+        .map_err(|_| DbError::Other("snapshot metadata too large".to_owned()))?;
+    let tmp = path.with_extension("bin.tmp");
+    {
+        let mut file = std::fs::File::create(&tmp).map_err(|e| io("creating", e))?;
+        file.write_all(&meta_len.to_le_bytes())
+            .and_then(|()| file.write_all(&meta_bytes))
+            .and_then(|()| file.write_all(data))
+            .and_then(|()| file.sync_all())
+            .map_err(|e| io("writing", e))?;
+    }
+    std::fs::rename(&tmp, path).map_err(|e| io("replacing", e))?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io("syncing the directory of", e))?;
+    }
+    Ok(())
+}
+
+/// Reads the snapshot file; `None` when there is none.
+fn read_snapshot_file(path: &Path) -> Result<Option<(Meta, Vec<u8>)>, DbError> {
+    let mut bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(DbError::Other(format!("reading {}: {e}", path.display()))),
+    };
+    let corrupt = |message: &str| DbError::Corrupt {
+        what: path.display().to_string(),
+        message: message.to_owned(),
+    };
+    let Some((len, rest)) = bytes.split_first_chunk::<4>() else {
+        return Err(corrupt("shorter than its header"));
+    };
+    let meta_len = u32::from_le_bytes(*len) as usize;
+    if rest.len() < meta_len {
+        return Err(corrupt("shorter than its metadata"));
+    }
+    let meta: Meta = decode("snapshot metadata", &rest[..meta_len])?;
+    bytes.drain(..4 + meta_len);
+    Ok(Some((meta, bytes)))
 }
 
 /// Reads every object and the applied state in one read transaction.
@@ -251,14 +319,12 @@ pub(crate) fn read_image(db: &Database) -> Result<SnapshotImage, DbError> {
     })
 }
 
-/// Replaces objects, revision and applied state in one durable transaction, and optionally
-/// records the snapshot they came from.
+/// Replaces objects, revision and applied state in one durable transaction.
 pub(crate) fn write_state(
     db: &Database,
     image: &SnapshotImage,
     last_applied: Option<LogId<u64>>,
     membership: &Membership,
-    snapshot: Option<(&Meta, &[u8])>,
 ) -> Result<(), DbError> {
     let mut txn = db.begin_write()?;
     txn.set_durability(Durability::Immediate)?;
@@ -273,11 +339,6 @@ pub(crate) fn write_state(
         meta.insert(KEY_LAST_APPLIED, encode(&last_applied)?.as_slice())?;
         meta.insert(KEY_LAST_MEMBERSHIP, encode(membership)?.as_slice())?;
         meta.insert(KEY_REVISION, encode(&image.revision)?.as_slice())?;
-        if let Some((snapshot_meta, data)) = snapshot {
-            let mut table = txn.open_table(SNAPSHOT)?;
-            table.insert(KEY_SNAPSHOT_META, encode(snapshot_meta)?.as_slice())?;
-            table.insert(KEY_SNAPSHOT_DATA, data)?;
-        }
     }
     txn.commit()?;
     Ok(())

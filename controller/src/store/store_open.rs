@@ -9,7 +9,7 @@ use openraft::{
     BasicNode, CommittedLeaderId, Config, LogId, Membership, Raft, SnapshotPolicy, StoredMembership,
 };
 use redb::Database;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 use super::error::StoreError;
 use super::image::SnapshotImage;
@@ -89,15 +89,29 @@ fn raft_config(cfg: &StoreConfig) -> Result<Arc<Config>, StoreError> {
         .map_err(|e| StoreError::Invalid(format!("raft configuration: {e}")))
 }
 
+/// A snapshot file without its store belongs to some other cluster's past: never serve it.
+fn remove_stale_snapshot(path: &std::path::Path) -> Result<(), DbError> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(DbError::Other(format!("removing {}: {e}", path.display())))
+        }
+        _ => Ok(()),
+    }
+}
+
 impl Store {
     /// Opens (or creates) `DATA_DIR/store.redb` and starts Raft. With [`Bootstrap::SingleNode`] a
     /// fresh store becomes a one-voter cluster; an existing one just reopens with its membership.
     pub async fn open(cfg: StoreConfig) -> Result<Store, StoreError> {
         let dir = cfg.data_dir.clone();
         let path = cfg.db_path();
+        let snapshot = cfg.snapshot_path();
         let db = blocking(move || {
             std::fs::create_dir_all(&dir)
                 .map_err(|e| DbError::Other(format!("creating {}: {e}", dir.display())))?;
+            if !path.exists() {
+                remove_stale_snapshot(&snapshot)?;
+            }
             open_database(&path)
         })
         .await?;
@@ -126,15 +140,17 @@ impl Store {
             Membership::new(vec![BTreeSet::from([cfg.node_id])], nodes),
         );
         let dir = cfg.data_dir.clone();
+        let stale_snapshot = cfg.snapshot_path();
         let db = blocking(move || {
             std::fs::create_dir_all(&dir)
                 .map_err(|e| DbError::Other(format!("creating {}: {e}", dir.display())))?;
+            remove_stale_snapshot(&stale_snapshot)?;
             // Write into a temporary file and rename it, so that a crash mid-restore leaves no
             // half-seeded store behind.
             let tmp = path.with_extension("redb.restoring");
             let _ = std::fs::remove_file(&tmp);
             let db = open_database(&tmp)?;
-            write_state(&db, &image, Some(last_applied), &membership, None)?;
+            write_state(&db, &image, Some(last_applied), &membership)?;
             drop(db);
             std::fs::rename(&tmp, &path)
                 .map_err(|e| DbError::Other(format!("renaming {}: {e}", tmp.display())))?;
@@ -162,9 +178,17 @@ impl Store {
         let hub = Arc::new(WatchHub::new(cfg.watch_window, WATCHER_QUEUE, floor));
         let applied = Arc::new(watch::channel(last_applied.map_or(0, |id| id.index)).0);
         let revision = Arc::new(AtomicU64::new(floor));
+        let appended = Arc::new(Notify::new());
         let storage = RaftStore::new(
             LogStore::new(db.clone()),
-            StateMachine::new(db.clone(), hub.clone(), applied.clone(), revision.clone()),
+            StateMachine::new(
+                db.clone(),
+                hub.clone(),
+                applied.clone(),
+                revision.clone(),
+                cfg.snapshot_path(),
+            ),
+            appended.clone(),
         );
         let (log_store, state_machine) = Adaptor::new(storage);
         let network = PeerNetworkFactory::new(cfg.peer_client.clone());
@@ -190,7 +214,7 @@ impl Store {
             }
         }
 
-        let proposer = Proposer::start(raft.clone());
+        let proposer = Proposer::start(raft.clone(), appended);
         Ok(Store {
             inner: Arc::new(StoreInner {
                 id: cfg.node_id,

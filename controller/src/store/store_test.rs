@@ -421,3 +421,46 @@ async fn concurrent_proposals_share_entries_but_not_revisions() {
     assert_eq!(store.current_revision(), start + 200);
     assert_eq!(apply(&store, create("after")).await, start + 201);
 }
+
+#[tokio::test]
+async fn compacted_store_reopens_with_its_snapshot_file_and_without_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let small = || {
+        let mut cfg = config(dir.path(), 1, "http://127.0.0.1:1", Bootstrap::SingleNode);
+        cfg.snapshot_after_logs = 5;
+        cfg
+    };
+    let store = open_with(small()).await;
+    for i in 0..30 {
+        apply(&store, create(&format!("s{i}"))).await;
+    }
+    let snapshot = dir.path().join("snapshot.bin");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !snapshot.exists() {
+        assert!(std::time::Instant::now() < deadline, "no snapshot file");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let revision = store.current_revision();
+    store.shutdown().await;
+    drop(store);
+
+    let store = open_with(small()).await;
+    assert_eq!(store.current_revision(), revision);
+    let listed = store.list("/registry/core/configmaps/default/s", None, None);
+    assert_eq!(listed.expect("list").items.len(), 30);
+    store.shutdown().await;
+    drop(store);
+
+    // A damaged snapshot file is ignored (and replaced when one is next needed).
+    std::fs::write(&snapshot, b"\x07\x00\x00\x00garbage").expect("damage");
+    let store = open_with(small()).await;
+    assert_eq!(store.current_revision(), revision);
+    assert_eq!(
+        apply(&store, create("after")).await,
+        revision + 1,
+        "writes go on"
+    );
+    let listed = store.list("/registry/core/configmaps/default/s", None, None);
+    assert_eq!(listed.expect("list").items.len(), 30);
+    store.shutdown().await;
+}

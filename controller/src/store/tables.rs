@@ -20,7 +20,8 @@ pub(crate) const RAFT_LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("r
 pub(crate) const RAFT_META: TableDefinition<&str, &[u8]> = TableDefinition::new("raft_meta");
 pub(crate) const OBJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("objects");
 pub(crate) const SM_META: TableDefinition<&str, &[u8]> = TableDefinition::new("sm_meta");
-pub(crate) const SNAPSHOT: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshot");
+/// Where stores written before the snapshot file kept their snapshot; deleted on open.
+const SNAPSHOT_BEFORE_V3: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshot");
 
 pub(crate) const KEY_VOTE: &str = "vote";
 pub(crate) const KEY_COMMITTED: &str = "committed";
@@ -29,8 +30,6 @@ pub(crate) const KEY_LAST_APPLIED: &str = "last_applied";
 pub(crate) const KEY_LAST_MEMBERSHIP: &str = "last_membership";
 /// The store revision: how many commands the state machine has applied (see `state_machine`).
 pub(crate) const KEY_REVISION: &str = "revision";
-pub(crate) const KEY_SNAPSHOT_META: &str = "meta";
-pub(crate) const KEY_SNAPSHOT_DATA: &str = "data";
 
 /// A failure of the blocking storage layer, converted to openraft or store errors by callers.
 #[derive(Debug, thiserror::Error)]
@@ -77,7 +76,8 @@ pub(crate) fn open_database(path: &Path) -> Result<Database, DbError> {
         txn.open_table(RAFT_META)?;
         txn.open_table(OBJECTS)?;
         txn.open_table(SM_META)?;
-        txn.open_table(SNAPSHOT)?;
+        // Snapshots lived in this table before they moved to their own file.
+        txn.delete_table(SNAPSHOT_BEFORE_V3)?;
     }
     txn.commit()?;
     Ok(db)
