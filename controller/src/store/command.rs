@@ -85,11 +85,16 @@ pub type CommandResult = Result<Applied, Rejected>;
 /// the same moment (group commit). Each is applied on its own, in order, at its own revision, and
 /// gets its own result; one command's rejection does not affect the others.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Proposal(pub Vec<Command>);
+pub struct Proposal {
+    /// Names the proposal on the node that proposed it, whose state machine hands the results
+    /// straight to the waiting requests when it applies the entry (see `store_propose`).
+    pub id: u64,
+    pub cmds: Vec<Command>,
+}
 
 impl std::fmt::Display for Proposal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0.as_slice() {
+        match self.cmds.as_slice() {
             [one] => f.write_str(&one.describe()),
             many => write!(f, "{} commands", many.len()),
         }

@@ -53,6 +53,7 @@ use super::TypeConfig;
 use super::apply::{ObjectRecord, ObjectView, apply_command};
 use super::command::{Proposal, ProposalResult};
 use super::image::{ImageObject, SnapshotImage};
+use super::store_propose::ProposalWaiters;
 use super::tables::{
     AppliedState, DbError, KEY_COMMITTED, KEY_LAST_APPLIED, KEY_LAST_MEMBERSHIP, KEY_REVISION,
     OBJECTS, RAFT_META, SM_META, decode, decode_object, encode, encode_object, read_meta,
@@ -75,6 +76,8 @@ pub(crate) struct StateMachine {
     revision: Arc<AtomicU64>,
     /// `DATA_DIR/snapshot.bin` (see the module docs).
     snapshot_path: Arc<PathBuf>,
+    /// Requests waiting on this node for the results of their proposals.
+    waiters: Arc<ProposalWaiters>,
 }
 
 struct TableView<'a, 't>(&'a Table<'t, &'static str, &'static [u8]>);
@@ -96,6 +99,7 @@ impl StateMachine {
         applied: Arc<watch::Sender<u64>>,
         revision: Arc<AtomicU64>,
         snapshot_path: PathBuf,
+        waiters: Arc<ProposalWaiters>,
     ) -> Self {
         Self {
             db,
@@ -103,6 +107,7 @@ impl StateMachine {
             applied,
             revision,
             snapshot_path: Arc::new(snapshot_path),
+            waiters,
         }
     }
 
@@ -125,6 +130,7 @@ impl StateMachine {
         let mut txn = self.db.begin_write()?;
         txn.set_durability(Durability::None)?;
         let mut results = Vec::with_capacity(entries.len());
+        let mut proposal_ids = Vec::with_capacity(entries.len());
         let mut changes = Vec::new();
         let mut last_applied = None;
         let revision;
@@ -135,8 +141,11 @@ impl StateMachine {
             for entry in entries {
                 last_applied = Some(entry.log_id);
                 match entry.payload {
-                    EntryPayload::Blank => results.push(Vec::new()),
-                    EntryPayload::Normal(Proposal(cmds)) => {
+                    EntryPayload::Blank => {
+                        results.push(Vec::new());
+                        proposal_ids.push(None);
+                    }
+                    EntryPayload::Normal(Proposal { id, cmds }) => {
                         let mut entry_results = Vec::with_capacity(cmds.len());
                         for cmd in &cmds {
                             let outcome = apply_command(&TableView(&objects), cmd, next + 1)?;
@@ -158,11 +167,13 @@ impl StateMachine {
                             changes.extend(outcome.changes);
                         }
                         results.push(entry_results);
+                        proposal_ids.push(Some(id));
                     }
                     EntryPayload::Membership(membership) => {
                         let stored = Membership::new(Some(entry.log_id), membership);
                         meta.insert(KEY_LAST_MEMBERSHIP, encode(&stored)?.as_slice())?;
                         results.push(Vec::new());
+                        proposal_ids.push(None);
                     }
                 }
             }
@@ -182,7 +193,15 @@ impl StateMachine {
             self.applied.send_replace(id.index);
         }
         self.hub.publish(changes);
-        Ok(results)
+        // Answer the requests waiting here; openraft passes on whatever nobody here waits for.
+        Ok(results
+            .into_iter()
+            .zip(proposal_ids)
+            .map(|(results, id)| match id {
+                Some(id) => self.waiters.deliver(id, results).unwrap_or_default(),
+                None => results,
+            })
+            .collect())
     }
 
     /// Reads every object and the applied state in one read transaction.

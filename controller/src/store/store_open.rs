@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 use openraft::storage::Adaptor;
 use openraft::{
@@ -10,6 +11,7 @@ use openraft::{
 };
 use redb::Database;
 use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
 
 use super::error::StoreError;
 use super::image::SnapshotImage;
@@ -18,7 +20,7 @@ use super::metrics::LatencyHistogram;
 use super::network::PeerNetworkFactory;
 use super::raft_storage::RaftStore;
 use super::state_machine::{StateMachine, write_state};
-use super::store_propose::{Proposer, ProposerHandle};
+use super::store_propose::{ProposalWaiters, Proposer, ProposerHandle};
 use super::tables::{DbError, open_database, read_applied_state, read_stored_revision};
 use super::watch::{WATCHER_QUEUE, WatchHub};
 use super::{Bootstrap, StoreConfig, TypeConfig};
@@ -179,6 +181,7 @@ impl Store {
         let applied = Arc::new(watch::channel(last_applied.map_or(0, |id| id.index)).0);
         let revision = Arc::new(AtomicU64::new(floor));
         let appended = Arc::new(Notify::new());
+        let waiters = Arc::new(ProposalWaiters::new());
         let storage = RaftStore::new(
             LogStore::new(db.clone()),
             StateMachine::new(
@@ -187,6 +190,7 @@ impl Store {
                 applied.clone(),
                 revision.clone(),
                 cfg.snapshot_path(),
+                waiters.clone(),
             ),
             appended.clone(),
         );
@@ -214,7 +218,7 @@ impl Store {
             }
         }
 
-        let proposer = Proposer::start(raft.clone(), appended);
+        let proposer = Proposer::start(raft.clone(), appended, waiters);
         Ok(Store {
             inner: Arc::new(StoreInner {
                 id: cfg.node_id,
@@ -241,6 +245,13 @@ impl Store {
             tracing::warn!(error = %e, "raft did not shut down cleanly");
         }
         self.inner.hub.shutdown();
+        // openraft's state machine worker and replication tasks end a moment after its core;
+        // wait (briefly) until they have let go of the database, so that it can be opened
+        // again as soon as this returns.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Arc::strong_count(&self.inner.db) > 1 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     pub(crate) fn check_running(&self) -> Result<(), StoreError> {
