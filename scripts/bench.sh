@@ -56,7 +56,7 @@ run() {
 }
 
 run "Store: durable writes, closed loop" store --seconds "${BENCH_STORE_SECONDS:-10}"
-run "API: create pod at 500/s, open loop" api --rate 500 --seconds "${BENCH_API_SECONDS:-20}"
+run "API: create pod at 500/s, open loop" api --rate 500 --seconds "${BENCH_API_SECONDS:-20}" --protocols h1,h2,etcd
 run "Idle controller" idle --settle 30 --window 60
 
 echo "results: $out"

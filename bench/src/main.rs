@@ -66,9 +66,12 @@ enum Cmd {
         seconds: u64,
         #[arg(long, default_value_t = 3)]
         warmup: u64,
-        /// HTTP versions to run: h1 (HTTP/1.1 connection pool), h2 (one multiplexed connection, as kubectl).
+        /// What to run: h1 (HTTP/1.1 connection pool), h2 (one multiplexed connection, as
+        /// kubectl), etcd (the same objects as etcd puts at the same rate, for reference).
         #[arg(long, value_delimiter = ',', default_value = "h1,h2")]
         protocols: Vec<String>,
+        #[arg(long, default_value = "etcd")]
+        etcd: PathBuf,
     },
     /// RSS and disk writes of an idle single controller.
     Idle {
@@ -111,9 +114,10 @@ async fn main() -> Result<()> {
                 seconds,
                 warmup,
                 protocols,
+                etcd,
             } => tokio::time::timeout(
                 Duration::from_secs(300),
-                api_bench(&bin, &work, *rate, *seconds, *warmup, protocols),
+                api_bench(&bin, &work, etcd, *rate, *seconds, *warmup, protocols),
             )
             .await
             .context("api benchmark hit its 5 min limit")?,
@@ -319,6 +323,7 @@ async fn store_bench(
     let warm = Duration::from_secs(warmup);
     let mut rows = Vec::new();
     for target in targets {
+        settle_disk().await;
         eprintln!("[bench] store: target {target}");
         let result = match target.as_str() {
             "edge1" | "edge3" => {
@@ -492,6 +497,7 @@ async fn store_inproc(
 async fn api_bench(
     bin: &Path,
     work: &Path,
+    etcd: &Path,
     rate: u64,
     seconds: u64,
     warmup: u64,
@@ -499,9 +505,15 @@ async fn api_bench(
 ) -> Result<()> {
     let mut rows = Vec::new();
     for proto in protocols {
+        settle_disk().await;
         let http2 = match proto.as_str() {
             "h1" => false,
             "h2" => true,
+            "etcd" => {
+                let stats = etcd_rate_bench(etcd, work, rate, seconds, warmup).await?;
+                rows.push((proto.clone(), stats.0, stats.1));
+                continue;
+            }
             other => bail!("unknown protocol {other}"),
         };
         // A fresh controller per protocol, so neither run inherits the other's objects.
@@ -554,10 +566,10 @@ async fn api_bench(
     for (proto, s, rss) in rows {
         println!(
             "| {} | {rate}/s | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} | {} |",
-            if proto == "h1" {
-                "HTTP/1.1 pool"
-            } else {
-                "HTTP/2, one connection"
+            match proto.as_str() {
+                "h1" => "HTTP/1.1 pool",
+                "h2" => "HTTP/2, one connection",
+                _ => "reference: etcd 3.4 put of the same JSON (HTTP/JSON gateway, HTTP/1.1 pool)",
             },
             s.rate(),
             s.pct_ms(0.5),
@@ -570,6 +582,60 @@ async fn api_bench(
         );
     }
     Ok(())
+}
+
+/// Flushes what earlier phases left in the page cache and gives the disk a moment, so that
+/// their writeback does not land in the next phase's fsyncs.
+async fn settle_disk() {
+    let _ = tokio::process::Command::new("sync").status().await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+}
+
+/// The same open-loop load as the API rows, as etcd puts of the same pod JSON on one etcd node:
+/// what the same disk and cores give a store that fsyncs every commit.
+async fn etcd_rate_bench(
+    etcd: &Path,
+    work: &Path,
+    rate: u64,
+    seconds: u64,
+    warmup: u64,
+) -> Result<(Stats, Option<f64>)> {
+    let cluster = start_etcd(etcd, work, 1, "api-etcd").await?;
+    let client = http_client(None, false)?;
+    let url = format!("{}/v3/kv/put", cluster.urls[0]);
+    let stats = open_loop(
+        rate,
+        Duration::from_secs(warmup),
+        Duration::from_secs(seconds),
+        move |seq| {
+            let b64 = base64::engine::general_purpose::STANDARD;
+            let pod = format!(
+                r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"p-{seq}","namespace":"bench","labels":{{"app":"bench"}}}},"spec":{{"containers":[{{"name":"app","image":"registry.example/app:1.0"}}]}}}}"#
+            );
+            let body = serde_json::json!({
+                "key": b64.encode(format!("/registry/pods/bench/p-{seq}")),
+                "value": b64.encode(pod),
+            })
+            .to_string();
+            let client = client.clone();
+            let url = url.clone();
+            async move { post_json(&client, url, body, 200).await }
+        },
+    )
+    .await;
+    eprintln!(
+        "[bench] api etcd: {} (late {})",
+        stats.summary(),
+        stats.late
+    );
+    for line in stats.per_second() {
+        eprintln!("[bench] api etcd {line}");
+    }
+    let rss = proc_status_kb(cluster.nodes[0].pid(), "VmHWM")
+        .ok()
+        .map(|k| k as f64 / 1024.0);
+    drop(cluster);
+    Ok((stats, rss))
 }
 
 async fn idle_bench(bin: &Path, work: &Path, settle: u64, window: u64) -> Result<()> {
