@@ -17,7 +17,7 @@ use redb::{Database, Durability, ReadableDatabase, ReadableTable};
 
 use super::TypeConfig;
 use super::tables::{
-    DbError, KEY_COMMITTED, KEY_PURGED, KEY_VOTE, RAFT_LOG, RAFT_META, decode, encode, read_meta,
+    DbError, KEY_PURGED, KEY_VOTE, RAFT_LOG, RAFT_META, decode, encode, read_meta,
 };
 
 type Entry = openraft::Entry<TypeConfig>;
@@ -159,13 +159,6 @@ impl LogStore {
         let txn = self.db.begin_read()?;
         let meta = txn.open_table(RAFT_META)?;
         read_meta(&meta, KEY_VOTE)
-    }
-
-    /// The committed log id as the state machine last recorded it (see `StateMachine::apply`).
-    pub(crate) fn read_committed(&self) -> Result<Option<LogId<u64>>, DbError> {
-        let txn = self.db.begin_read()?;
-        let meta = txn.open_table(RAFT_META)?;
-        Ok(read_meta::<Option<LogId<u64>>>(&meta, KEY_COMMITTED)?.flatten())
     }
 
     fn put_meta(&self, key: &str, value: Vec<u8>, durability: Durability) -> Result<(), DbError> {

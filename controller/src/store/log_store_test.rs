@@ -2,10 +2,11 @@
 
 use std::sync::Arc;
 
-use openraft::{CommittedLeaderId, EntryPayload, LogId};
+use openraft::{CommittedLeaderId, EntryPayload, LogId, Vote};
+use redb::ReadableDatabase;
 
 use super::log_store::LogStore;
-use super::tables::open_database;
+use super::tables::{KEY_VOTE, RAFT_LOG, RAFT_META, encode, open_database, open_log_database};
 
 type Entry = openraft::Entry<super::TypeConfig>;
 
@@ -33,7 +34,8 @@ fn stored_indexes(log: &LogStore) -> Vec<u64> {
 #[test]
 fn purge_is_recorded_at_once_and_carried_out_by_appends() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let db = Arc::new(open_database(&dir.path().join("store.redb")).expect("open"));
+    let state = open_database(&dir.path().join("store.redb")).expect("open state");
+    let db = Arc::new(open_log_database(&dir.path().join("raft-log.redb"), &state).expect("open"));
     let log = LogStore::new(db.clone());
     log.append(blanks(1..=100)).expect("append");
 
@@ -62,4 +64,44 @@ fn purge_is_recorded_at_once_and_carried_out_by_appends() {
     reopened.purge_upto(id(110)).expect("purge");
     reopened.append(blanks(111..=111)).expect("append");
     assert_eq!(stored_indexes(&reopened), vec![111]);
+}
+
+#[test]
+fn a_log_kept_in_store_redb_moves_to_its_own_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state_path = dir.path().join("store.redb");
+    let log_path = dir.path().join("raft-log.redb");
+    // The layout before the split: log, vote and purge point in store.redb.
+    {
+        let old = open_database(&state_path).expect("open state");
+        let txn = old.begin_write().expect("write");
+        {
+            let mut log = txn.open_table(RAFT_LOG).expect("log table");
+            for entry in blanks(1..=5) {
+                log.insert(
+                    entry.log_id.index,
+                    encode(&entry).expect("encode").as_slice(),
+                )
+                .expect("insert");
+            }
+            let mut meta = txn.open_table(RAFT_META).expect("meta table");
+            let vote = Vote::<u64>::new(3, 7);
+            meta.insert(KEY_VOTE, encode(&vote).expect("encode").as_slice())
+                .expect("insert");
+        }
+        txn.commit().expect("commit");
+    }
+
+    let state = open_database(&state_path).expect("reopen state");
+    let log = LogStore::new(Arc::new(
+        open_log_database(&log_path, &state).expect("open log"),
+    ));
+    assert_eq!(stored_indexes(&log), vec![1, 2, 3, 4, 5]);
+    assert_eq!(log.read_vote().expect("vote"), Some(Vote::<u64>::new(3, 7)));
+    // ... and is gone from store.redb, so a second open does not copy it again.
+    let txn = state.begin_read().expect("read");
+    assert!(
+        txn.open_table(RAFT_LOG).is_err(),
+        "old log table left behind"
+    );
 }

@@ -114,6 +114,11 @@ impl StoreConfig {
         self.data_dir.join("store.redb")
     }
 
+    /// The Raft log and vote (see `raft_storage`).
+    pub fn log_path(&self) -> PathBuf {
+        self.data_dir.join("raft-log.redb")
+    }
+
     /// The last built or received Raft snapshot (see `state_machine`).
     pub fn snapshot_path(&self) -> PathBuf {
         self.data_dir.join("snapshot.bin")

@@ -1,24 +1,24 @@
-//! openraft's storage trait over [`LogStore`] and [`StateMachine`], running redb work on the
-//! blocking thread pool.
+//! openraft's storage traits (`storage-v2`) over [`LogStore`] and [`StateMachine`], running redb
+//! work on the blocking thread pool.
 //!
-//! openraft 0.9 lets a crate implement `RaftLogStorage` and `RaftStateMachine` directly only with
-//! its `storage-v2` feature, which this workspace does not enable; without it, the combined
-//! `RaftStorage` trait is implemented here and split into the two v2 traits by openraft's
-//! `Adaptor`. The behaviour is the same: `Adaptor::append` calls the flushed callback only after
-//! [`RaftStorage::append_to_log`] returns, and that commits with fsync. Moving to the v2 traits
-//! means replacing only this file.
+//! The log and the state machine are separate objects in separate redb files (`raft-log.redb`,
+//! `store.redb`), so openraft's core appending an entry and its state-machine worker applying
+//! the previous one run side by side instead of taking turns on one lock and one redb writer.
+//! openraft 0.9's core still waits for each append's flush before it goes on.
 
 use std::fmt::Debug;
 use std::io::Cursor;
 use std::ops::RangeBounds;
 use std::sync::Arc;
 
-use openraft::storage::{LogState, RaftLogReader, RaftSnapshotBuilder, Snapshot};
-use openraft::{
-    AnyError, ErrorSubject, ErrorVerb, LogId, OptionalSend, RaftStorage, SnapshotMeta,
-    StorageError, StorageIOError, StoredMembership, Vote,
+use openraft::storage::{
+    LogFlushed, LogState, RaftLogReader, RaftLogStorage, RaftSnapshotBuilder, RaftStateMachine,
+    Snapshot,
 };
-
+use openraft::{
+    AnyError, ErrorSubject, ErrorVerb, LogId, OptionalSend, SnapshotMeta, StorageError,
+    StorageIOError, StoredMembership, Vote,
+};
 use tokio::sync::Notify;
 
 use super::TypeConfig;
@@ -43,24 +43,16 @@ where
     result.map_err(|e| StorageIOError::new(subject, verb, AnyError::new(&e)).into())
 }
 
-/// The store's openraft storage: one redb file for both the log and the state machine.
-pub(crate) struct RaftStore {
+/// The Raft log and vote, for openraft's core.
+pub(crate) struct RaftLog {
     log: LogStore,
-    sm: StateMachine,
-    /// The last committed log id openraft reported, not yet recorded by an apply.
-    committed: Option<LogId<u64>>,
     /// Signalled after each append, for the proposer's group commit.
     appended: Arc<Notify>,
 }
 
-impl RaftStore {
-    pub(crate) fn new(log: LogStore, sm: StateMachine, appended: Arc<Notify>) -> Self {
-        Self {
-            log,
-            sm,
-            committed: None,
-            appended,
-        }
+impl RaftLog {
+    pub(crate) fn new(log: LogStore, appended: Arc<Notify>) -> Self {
+        Self { log, appended }
     }
 }
 
@@ -94,7 +86,7 @@ impl RaftLogReader<TypeConfig> for LogReader {
     }
 }
 
-impl RaftLogReader<TypeConfig> for RaftStore {
+impl RaftLogReader<TypeConfig> for RaftLog {
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
         &mut self,
         range: RB,
@@ -104,6 +96,89 @@ impl RaftLogReader<TypeConfig> for RaftStore {
             (range.start_bound().cloned(), range.end_bound().cloned()),
         )
         .await
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for RaftLog {
+    type LogReader = LogReader;
+
+    async fn get_log_state(&mut self) -> StorageResult<LogState<TypeConfig>> {
+        let log = self.log.clone();
+        let bounds = blocking(ErrorSubject::Logs, ErrorVerb::Read, move || log.log_state()).await?;
+        Ok(LogState {
+            last_purged_log_id: bounds.purged,
+            last_log_id: bounds.last,
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        LogReader {
+            log: self.log.clone(),
+        }
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<u64>) -> StorageResult<()> {
+        let log = self.log.clone();
+        let vote = *vote;
+        blocking(ErrorSubject::Vote, ErrorVerb::Write, move || {
+            log.save_vote(&vote)
+        })
+        .await
+    }
+
+    async fn read_vote(&mut self) -> StorageResult<Option<Vote<u64>>> {
+        let log = self.log.clone();
+        blocking(ErrorSubject::Vote, ErrorVerb::Read, move || log.read_vote()).await
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> StorageResult<()>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let entries: Vec<Entry> = entries.into_iter().collect();
+        if entries.is_empty() {
+            callback.log_io_completed(Ok(()));
+            return Ok(());
+        }
+        let log = self.log.clone();
+        let written = blocking(ErrorSubject::Logs, ErrorVerb::Write, move || {
+            log.append(entries)
+        })
+        .await;
+        match &written {
+            Ok(()) => callback.log_io_completed(Ok(())),
+            Err(e) => callback.log_io_completed(Err(std::io::Error::other(e.to_string()))),
+        }
+        self.appended.notify_one();
+        written
+    }
+
+    async fn truncate(&mut self, log_id: LogId<u64>) -> StorageResult<()> {
+        let log = self.log.clone();
+        blocking(ErrorSubject::Logs, ErrorVerb::Delete, move || {
+            log.truncate_from(log_id.index)
+        })
+        .await
+    }
+
+    async fn purge(&mut self, log_id: LogId<u64>) -> StorageResult<()> {
+        let log = self.log.clone();
+        blocking(ErrorSubject::Logs, ErrorVerb::Delete, move || {
+            log.purge_upto(log_id)
+        })
+        .await
+    }
+}
+
+/// The state machine, for openraft's state-machine worker.
+pub(crate) struct RaftSm {
+    sm: StateMachine,
+}
+
+impl RaftSm {
+    pub(crate) fn new(sm: StateMachine) -> Self {
+        Self { sm }
     }
 }
 
@@ -127,88 +202,10 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     }
 }
 
-impl RaftStorage<TypeConfig> for RaftStore {
-    type LogReader = LogReader;
+impl RaftStateMachine<TypeConfig> for RaftSm {
     type SnapshotBuilder = SnapshotBuilder;
 
-    async fn save_vote(&mut self, vote: &Vote<u64>) -> StorageResult<()> {
-        let log = self.log.clone();
-        let vote = *vote;
-        blocking(ErrorSubject::Vote, ErrorVerb::Write, move || {
-            log.save_vote(&vote)
-        })
-        .await
-    }
-
-    async fn read_vote(&mut self) -> StorageResult<Option<Vote<u64>>> {
-        let log = self.log.clone();
-        blocking(ErrorSubject::Vote, ErrorVerb::Read, move || log.read_vote()).await
-    }
-
-    /// Kept in memory and written by the next apply (see `StateMachine::apply`): one redb
-    /// transaction less per entry on the path every write waits on.
-    async fn save_committed(&mut self, committed: Option<LogId<u64>>) -> StorageResult<()> {
-        self.committed = committed;
-        Ok(())
-    }
-
-    async fn read_committed(&mut self) -> StorageResult<Option<LogId<u64>>> {
-        let log = self.log.clone();
-        blocking(ErrorSubject::Store, ErrorVerb::Read, move || {
-            log.read_committed()
-        })
-        .await
-    }
-
-    async fn get_log_state(&mut self) -> StorageResult<LogState<TypeConfig>> {
-        let log = self.log.clone();
-        let bounds = blocking(ErrorSubject::Logs, ErrorVerb::Read, move || log.log_state()).await?;
-        Ok(LogState {
-            last_purged_log_id: bounds.purged,
-            last_log_id: bounds.last,
-        })
-    }
-
-    async fn get_log_reader(&mut self) -> Self::LogReader {
-        LogReader {
-            log: self.log.clone(),
-        }
-    }
-
-    async fn append_to_log<I>(&mut self, entries: I) -> StorageResult<()>
-    where
-        I: IntoIterator<Item = Entry> + OptionalSend,
-    {
-        let entries: Vec<Entry> = entries.into_iter().collect();
-        if entries.is_empty() {
-            return Ok(());
-        }
-        let log = self.log.clone();
-        blocking(ErrorSubject::Logs, ErrorVerb::Write, move || {
-            log.append(entries)
-        })
-        .await?;
-        self.appended.notify_one();
-        Ok(())
-    }
-
-    async fn delete_conflict_logs_since(&mut self, log_id: LogId<u64>) -> StorageResult<()> {
-        let log = self.log.clone();
-        blocking(ErrorSubject::Logs, ErrorVerb::Delete, move || {
-            log.truncate_from(log_id.index)
-        })
-        .await
-    }
-
-    async fn purge_logs_upto(&mut self, log_id: LogId<u64>) -> StorageResult<()> {
-        let log = self.log.clone();
-        blocking(ErrorSubject::Logs, ErrorVerb::Delete, move || {
-            log.purge_upto(log_id)
-        })
-        .await
-    }
-
-    async fn last_applied_state(
+    async fn applied_state(
         &mut self,
     ) -> StorageResult<(
         Option<LogId<u64>>,
@@ -221,15 +218,15 @@ impl RaftStorage<TypeConfig> for RaftStore {
         .await
     }
 
-    async fn apply_to_state_machine(
-        &mut self,
-        entries: &[Entry],
-    ) -> StorageResult<Vec<ProposalResult>> {
-        let entries = entries.to_vec();
+    async fn apply<I>(&mut self, entries: I) -> StorageResult<Vec<ProposalResult>>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let entries: Vec<Entry> = entries.into_iter().collect();
         let sm = self.sm.clone();
-        let committed = self.committed;
         blocking(ErrorSubject::StateMachine, ErrorVerb::Write, move || {
-            sm.apply(entries, committed)
+            sm.apply(entries)
         })
         .await
     }

@@ -2,17 +2,18 @@
 //!
 //! # Why applies may skip fsync
 //!
-//! Applies commit with `Durability::None`: redb keeps such a commit in memory and makes it durable
-//! with the next `Durability::Immediate` commit to the same file, which persists every commit
-//! before it. After a crash the state machine is therefore at some earlier *durable* applied index
-//! `D` (its objects and `last_applied` are written in one transaction, so they always agree). This
-//! is safe because every entry after `D` is still in the durable log:
+//! The state machine has its own redb file (`store.redb`; the log is in `raft-log.redb`). Applies
+//! commit with `Durability::None`, except at most one per [`DURABLE_EVERY`]: redb makes a
+//! non-durable commit durable with the next `Durability::Immediate` commit to the same file, which
+//! persists every commit before it. After a crash the state machine is therefore at some earlier
+//! *durable* applied index `D` (its objects and `last_applied` are written in one transaction, so
+//! they always agree). This is safe because every entry after `D` is still in the durable log:
 //!
 //! - entries reach the state machine only after they were appended, and appends are durable;
-//! - the log is purged only up to a snapshot's `last_log_id`, and the purge is itself a durable
-//!   commit, which also persists the state machine as of that moment; the snapshot was built from
-//!   an applied state at least as new as the purge point, and openraft keeps
-//!   `max_in_snapshot_log_to_keep` more entries besides, so `D` >= purged index;
+//! - the log is purged only up to a snapshot's `last_log_id`, and building a snapshot starts with
+//!   a durable commit of the state machine, so `D` is at least the snapshot's index by the time
+//!   anything up to it can be purged (openraft keeps `max_in_snapshot_log_to_keep` more entries
+//!   besides);
 //! - installing a received snapshot is a durable commit too; a built or received snapshot is
 //!   written to its own file (below), so it plays no part in this.
 //!
@@ -20,12 +21,12 @@
 //!
 //! The last built or received snapshot lives in `DATA_DIR/snapshot.bin` (its metadata, then the
 //! image), replaced atomically (write, fsync, rename, fsync the directory). It is not a redb
-//! value: writing many megabytes in a redb transaction would hold redb's single writer, and with
-//! it every log append, for as long as that takes. A missing or unreadable file is harmless:
+//! value: writing many megabytes in a redb transaction would hold the file's single writer, and
+//! with it every apply, for as long as that takes. A missing or unreadable file is harmless:
 //! openraft builds a new snapshot when it needs one and finds none.
 //!
-//! On restart openraft re-applies `(D, committed]` from the log (committed is read back from
-//! `raft_meta`, or learnt again from the leader), and applying is deterministic, so the objects
+//! On restart openraft re-applies `(D, committed]` from the log once a leader (this node, for a
+//! single node) has committed an entry of its term again, and applying is deterministic, so the objects
 //! and their `resourceVersion`s come out exactly as before the crash. A committed write is thus
 //! never lost, even when every node is killed at once.
 //!
@@ -41,9 +42,9 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use openraft::{BasicNode, EntryPayload, LogId, SnapshotMeta, StoredMembership};
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, Table};
@@ -55,9 +56,8 @@ use super::command::{Proposal, ProposalResult};
 use super::image::{ImageObject, SnapshotImage};
 use super::store_propose::ProposalWaiters;
 use super::tables::{
-    AppliedState, DbError, KEY_COMMITTED, KEY_LAST_APPLIED, KEY_LAST_MEMBERSHIP, KEY_REVISION,
-    OBJECTS, RAFT_META, SM_META, decode, decode_object, encode, encode_object, read_meta,
-    read_revision,
+    AppliedState, DbError, KEY_LAST_APPLIED, KEY_LAST_MEMBERSHIP, KEY_REVISION, OBJECTS, SM_META,
+    decode, decode_object, encode, encode_object, read_meta, read_revision,
 };
 use super::watch::WatchHub;
 
@@ -78,7 +78,14 @@ pub(crate) struct StateMachine {
     snapshot_path: Arc<PathBuf>,
     /// Requests waiting on this node for the results of their proposals.
     waiters: Arc<ProposalWaiters>,
+    /// When an apply last committed durably.
+    last_durable: Arc<Mutex<Instant>>,
 }
+
+/// Longest time between two durable state-machine commits while entries are applied: bounds how
+/// much of the log a restart re-applies, at one extra fsync per period under load and none when
+/// idle.
+const DURABLE_EVERY: Duration = Duration::from_secs(1);
 
 struct TableView<'a, 't>(&'a Table<'t, &'static str, &'static [u8]>);
 
@@ -108,6 +115,7 @@ impl StateMachine {
             revision,
             snapshot_path: Arc::new(snapshot_path),
             waiters,
+            last_durable: Arc::new(Mutex::new(Instant::now())),
         }
     }
 
@@ -115,20 +123,16 @@ impl StateMachine {
         super::tables::read_applied_state(&self.db)
     }
 
-    /// Applies entries in one non-durable transaction (see the module docs), then publishes the
-    /// changes to watchers.
-    ///
-    /// `committed` is the log id openraft last declared committed; it is recorded in the same
-    /// transaction instead of in one of its own (an apply follows every advance of it), so that a
-    /// restart can re-apply committed entries before hearing from a leader. Losing it in a crash
-    /// only means waiting for the leader to say it again.
-    pub(crate) fn apply(
-        &self,
-        entries: Vec<Entry>,
-        committed: Option<LogId<u64>>,
-    ) -> Result<Vec<ProposalResult>, DbError> {
+    /// Applies entries in one transaction, non-durable unless the last durable one is
+    /// [`DURABLE_EVERY`] old (see the module docs), then publishes the changes to watchers.
+    pub(crate) fn apply(&self, entries: Vec<Entry>) -> Result<Vec<ProposalResult>, DbError> {
         let mut txn = self.db.begin_write()?;
-        txn.set_durability(Durability::None)?;
+        let durable = self.durable_due();
+        txn.set_durability(if durable {
+            Durability::Immediate
+        } else {
+            Durability::None
+        })?;
         let mut results = Vec::with_capacity(entries.len());
         let mut proposal_ids = Vec::with_capacity(entries.len());
         let mut changes = Vec::new();
@@ -182,12 +186,11 @@ impl StateMachine {
             }
             meta.insert(KEY_REVISION, encode(&next)?.as_slice())?;
             revision = next;
-            if committed.is_some() {
-                let mut raft_meta = txn.open_table(RAFT_META)?;
-                raft_meta.insert(KEY_COMMITTED, encode(&committed)?.as_slice())?;
-            }
         }
         txn.commit()?;
+        if durable {
+            self.mark_durable();
+        }
         self.revision.store(revision, Ordering::Release);
         if let Some(id) = last_applied {
             self.applied.send_replace(id.index);
@@ -204,14 +207,28 @@ impl StateMachine {
             .collect())
     }
 
+    fn durable_due(&self) -> bool {
+        let last = self.last_durable.lock().unwrap_or_else(|p| p.into_inner());
+        last.elapsed() >= DURABLE_EVERY
+    }
+
+    fn mark_durable(&self) {
+        *self.last_durable.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+    }
+
     /// Reads every object and the applied state in one read transaction.
     pub(crate) fn image(&self) -> Result<SnapshotImage, DbError> {
         read_image(&self.db)
     }
 
     /// Builds a snapshot of the current state (from a read transaction, so writes go on) and
-    /// stores it durably in the snapshot file.
+    /// stores it durably in the snapshot file. First makes every apply so far durable, since the
+    /// log may be purged up to the snapshot once it exists (see the module docs).
     pub(crate) fn build_snapshot(&self) -> Result<(Meta, Vec<u8>), DbError> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::Immediate)?;
+        txn.commit()?;
+        self.mark_durable();
         let image = self.image()?;
         let data = image.encode().map_err(|e| DbError::Other(e.to_string()))?;
         let millis = SystemTime::now()

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use openraft::storage::Adaptor;
 use openraft::{
     BasicNode, CommittedLeaderId, Config, LogId, Membership, Raft, SnapshotPolicy, StoredMembership,
 };
@@ -18,10 +17,12 @@ use super::image::SnapshotImage;
 use super::log_store::LogStore;
 use super::metrics::LatencyHistogram;
 use super::network::PeerNetworkFactory;
-use super::raft_storage::RaftStore;
+use super::raft_storage::{RaftLog, RaftSm};
 use super::state_machine::{StateMachine, write_state};
 use super::store_propose::{ProposalWaiters, Proposer, ProposerHandle};
-use super::tables::{DbError, open_database, read_applied_state, read_stored_revision};
+use super::tables::{
+    DbError, open_database, open_log_database, read_applied_state, read_stored_revision,
+};
 use super::watch::{WATCHER_QUEUE, WatchHub};
 use super::{Bootstrap, StoreConfig, TypeConfig};
 
@@ -35,6 +36,8 @@ pub(crate) struct StoreInner {
     pub(crate) id: u64,
     pub(crate) raft: Raft<TypeConfig>,
     pub(crate) db: Arc<Database>,
+    /// The Raft log's own file (see `raft_storage`).
+    pub(crate) log_db: Arc<Database>,
     pub(crate) hub: Arc<WatchHub>,
     /// Last applied log index, updated by the state machine after each commit.
     pub(crate) applied: Arc<watch::Sender<u64>>,
@@ -107,18 +110,29 @@ impl Store {
     pub async fn open(cfg: StoreConfig) -> Result<Store, StoreError> {
         let dir = cfg.data_dir.clone();
         let path = cfg.db_path();
+        let log_path = cfg.log_path();
         let snapshot = cfg.snapshot_path();
-        let db = blocking(move || {
+        let (db, log_db) = blocking(move || {
             std::fs::create_dir_all(&dir)
                 .map_err(|e| DbError::Other(format!("creating {}: {e}", dir.display())))?;
             if !path.exists() {
+                if log_path.exists() {
+                    return Err(DbError::Other(format!(
+                        "{} exists without {}: remove the data directory to start afresh, or \
+                         restore from a backup",
+                        log_path.display(),
+                        path.display()
+                    )));
+                }
                 remove_stale_snapshot(&snapshot)?;
             }
-            open_database(&path)
+            let db = open_database(&path)?;
+            let log_db = open_log_database(&log_path, &db)?;
+            Ok((db, log_db))
         })
         .await?;
         let initialize = cfg.bootstrap == Bootstrap::SingleNode;
-        Self::start(cfg, Arc::new(db), initialize).await
+        Self::start(cfg, Arc::new(db), Arc::new(log_db), initialize).await
     }
 
     /// Starts a new single-node cluster from a backup, in a data directory without a store.
@@ -126,11 +140,14 @@ impl Store {
     pub async fn restore(cfg: StoreConfig, backup: &[u8]) -> Result<Store, StoreError> {
         let image = SnapshotImage::decode(backup)?;
         let path = cfg.db_path();
-        if path.exists() {
-            return Err(StoreError::Invalid(format!(
-                "{} already exists; restore into a data directory without a store",
-                path.display()
-            )));
+        let log_path = cfg.log_path();
+        for existing in [&path, &log_path] {
+            if existing.exists() {
+                return Err(StoreError::Invalid(format!(
+                    "{} already exists; restore into a data directory without a store",
+                    existing.display()
+                )));
+            }
         }
         // The new cluster's log starts after the backup's revision, which also orders its log
         // after any log the backup came from.
@@ -143,7 +160,7 @@ impl Store {
         );
         let dir = cfg.data_dir.clone();
         let stale_snapshot = cfg.snapshot_path();
-        let db = blocking(move || {
+        let (db, log_db) = blocking(move || {
             std::fs::create_dir_all(&dir)
                 .map_err(|e| DbError::Other(format!("creating {}: {e}", dir.display())))?;
             remove_stale_snapshot(&stale_snapshot)?;
@@ -156,16 +173,19 @@ impl Store {
             drop(db);
             std::fs::rename(&tmp, &path)
                 .map_err(|e| DbError::Other(format!("renaming {}: {e}", tmp.display())))?;
-            open_database(&path)
+            let db = open_database(&path)?;
+            let log_db = open_log_database(&log_path, &db)?;
+            Ok((db, log_db))
         })
         .await?;
         tracing::info!(revision = last_applied.index, "restored store from backup");
-        Self::start(cfg, Arc::new(db), false).await
+        Self::start(cfg, Arc::new(db), Arc::new(log_db), false).await
     }
 
     async fn start(
         cfg: StoreConfig,
         db: Arc<Database>,
+        log_db: Arc<Database>,
         initialize: bool,
     ) -> Result<Store, StoreError> {
         let config = raft_config(&cfg)?;
@@ -182,19 +202,15 @@ impl Store {
         let revision = Arc::new(AtomicU64::new(floor));
         let appended = Arc::new(Notify::new());
         let waiters = Arc::new(ProposalWaiters::new());
-        let storage = RaftStore::new(
-            LogStore::new(db.clone()),
-            StateMachine::new(
-                db.clone(),
-                hub.clone(),
-                applied.clone(),
-                revision.clone(),
-                cfg.snapshot_path(),
-                waiters.clone(),
-            ),
-            appended.clone(),
-        );
-        let (log_store, state_machine) = Adaptor::new(storage);
+        let log_store = RaftLog::new(LogStore::new(log_db.clone()), appended.clone());
+        let state_machine = RaftSm::new(StateMachine::new(
+            db.clone(),
+            hub.clone(),
+            applied.clone(),
+            revision.clone(),
+            cfg.snapshot_path(),
+            waiters.clone(),
+        ));
         let network = PeerNetworkFactory::new(cfg.peer_client.clone());
         let raft = Raft::new(cfg.node_id, config, network, log_store, state_machine)
             .await
@@ -224,6 +240,7 @@ impl Store {
                 id: cfg.node_id,
                 raft,
                 db,
+                log_db,
                 hub,
                 applied,
                 revision,
@@ -249,7 +266,9 @@ impl Store {
         // wait (briefly) until they have let go of the database, so that it can be opened
         // again as soon as this returns.
         let deadline = Instant::now() + Duration::from_secs(5);
-        while Arc::strong_count(&self.inner.db) > 1 && Instant::now() < deadline {
+        while (Arc::strong_count(&self.inner.db) > 1 || Arc::strong_count(&self.inner.log_db) > 1)
+            && Instant::now() < deadline
+        {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }

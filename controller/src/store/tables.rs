@@ -24,7 +24,6 @@ pub(crate) const SM_META: TableDefinition<&str, &[u8]> = TableDefinition::new("s
 const SNAPSHOT_BEFORE_V3: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshot");
 
 pub(crate) const KEY_VOTE: &str = "vote";
-pub(crate) const KEY_COMMITTED: &str = "committed";
 pub(crate) const KEY_PURGED: &str = "purged";
 pub(crate) const KEY_LAST_APPLIED: &str = "last_applied";
 pub(crate) const KEY_LAST_MEMBERSHIP: &str = "last_membership";
@@ -63,21 +62,73 @@ redb_error_from!(
 /// redb's page cache. Its default (1 GiB) is sized for servers; on a gateway the kernel's page
 /// cache does most of this work anyway, so the store keeps its own small.
 const CACHE_BYTES: usize = 32 * 1024 * 1024;
+/// The log is written once and read back mostly right after (by the state machine worker and
+/// replication), so its cache can be smaller.
+const LOG_CACHE_BYTES: usize = 8 * 1024 * 1024;
 
-/// Opens (or creates) the database and makes sure every table exists, so that read transactions
-/// never meet a missing table.
+/// Opens (or creates) the state machine's database (`store.redb`) and makes sure its tables
+/// exist, so that read transactions never meet a missing table.
 pub(crate) fn open_database(path: &Path) -> Result<Database, DbError> {
     let db = Database::builder()
         .set_cache_size(CACHE_BYTES)
         .create(path)?;
     let txn = db.begin_write()?;
     {
-        txn.open_table(RAFT_LOG)?;
-        txn.open_table(RAFT_META)?;
         txn.open_table(OBJECTS)?;
         txn.open_table(SM_META)?;
         // Snapshots lived in this table before they moved to their own file.
         txn.delete_table(SNAPSHOT_BEFORE_V3)?;
+    }
+    txn.commit()?;
+    Ok(db)
+}
+
+/// Opens (or creates) the Raft log's database (`raft-log.redb`). A `store.redb` written before
+/// the log had a file of its own still holds the log, vote and purge point: they are copied into
+/// a new log file, which replaces nothing until it is complete (written under a temporary name,
+/// then renamed), and only then removed from `store.redb`. An existing data directory thus keeps
+/// its place in the cluster.
+pub(crate) fn open_log_database(path: &Path, legacy: &Database) -> Result<Database, DbError> {
+    if !path.exists() {
+        let tmp = path.with_extension("redb.new");
+        let _ = std::fs::remove_file(&tmp);
+        {
+            let db = Database::builder().create(&tmp)?;
+            let mut txn = db.begin_write()?;
+            txn.set_durability(redb::Durability::Immediate)?;
+            {
+                let mut log = txn.open_table(RAFT_LOG)?;
+                let mut meta = txn.open_table(RAFT_META)?;
+                let old = legacy.begin_read()?;
+                if let Ok(old_log) = old.open_table(RAFT_LOG) {
+                    for item in old_log.iter()? {
+                        let (k, v) = item?;
+                        log.insert(k.value(), v.value())?;
+                    }
+                }
+                if let Ok(old_meta) = old.open_table(RAFT_META) {
+                    for item in old_meta.iter()? {
+                        let (k, v) = item?;
+                        meta.insert(k.value(), v.value())?;
+                    }
+                }
+            }
+            txn.commit()?;
+        }
+        std::fs::rename(&tmp, path)
+            .map_err(|e| DbError::Other(format!("renaming {}: {e}", tmp.display())))?;
+        let txn = legacy.begin_write()?;
+        txn.delete_table(RAFT_LOG)?;
+        txn.delete_table(RAFT_META)?;
+        txn.commit()?;
+    }
+    let db = Database::builder()
+        .set_cache_size(LOG_CACHE_BYTES)
+        .create(path)?;
+    let txn = db.begin_write()?;
+    {
+        txn.open_table(RAFT_LOG)?;
+        txn.open_table(RAFT_META)?;
     }
     txn.commit()?;
     Ok(db)
