@@ -530,9 +530,7 @@ async fn api_bench(
             move |seq| {
                 let client = client.clone();
                 let target = target.clone();
-                let body = format!(
-                    r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"p-{seq}","namespace":"bench","labels":{{"app":"bench"}}}},"spec":{{"containers":[{{"name":"app","image":"registry.example/app:1.0"}}]}}}}"#
-                );
+                let body = pod_json(seq);
                 async move {
                     let resp = client
                         .post(target)
@@ -545,17 +543,7 @@ async fn api_bench(
             },
         )
         .await;
-        eprintln!(
-            "[bench] api {proto}: {} (late {})",
-            stats.summary(),
-            stats.late
-        );
-        for line in stats.per_second() {
-            eprintln!("[bench] api {proto} {line}");
-        }
-        let rss = proc_status_kb(cluster.nodes[0].pid(), "VmHWM")
-            .ok()
-            .map(|k| k as f64 / 1024.0);
+        let rss = report_rate_phase(proto, &stats, cluster.nodes[0].pid());
         rows.push((proto.clone(), stats, rss));
         drop(cluster);
     }
@@ -609,9 +597,7 @@ async fn etcd_rate_bench(
         Duration::from_secs(seconds),
         move |seq| {
             let b64 = base64::engine::general_purpose::STANDARD;
-            let pod = format!(
-                r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"p-{seq}","namespace":"bench","labels":{{"app":"bench"}}}},"spec":{{"containers":[{{"name":"app","image":"registry.example/app:1.0"}}]}}}}"#
-            );
+            let pod = pod_json(seq);
             let body = serde_json::json!({
                 "key": b64.encode(format!("/registry/pods/bench/p-{seq}")),
                 "value": b64.encode(pod),
@@ -623,19 +609,30 @@ async fn etcd_rate_bench(
         },
     )
     .await;
+    let rss = report_rate_phase("etcd", &stats, cluster.nodes[0].pid());
+    drop(cluster);
+    Ok((stats, rss))
+}
+
+/// The pod every `api` phase creates (or, for etcd, puts), numbered by `seq`.
+fn pod_json(seq: u64) -> String {
+    format!(
+        r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"p-{seq}","namespace":"bench","labels":{{"app":"bench"}}}},"spec":{{"containers":[{{"name":"app","image":"registry.example/app:1.0"}}]}}}}"#
+    )
+}
+
+/// Prints an open-loop phase's summary and per-second series (stderr) and returns the server's
+/// peak RSS in MB.
+fn report_rate_phase(name: &str, stats: &Stats, pid: u32) -> Option<f64> {
     eprintln!(
-        "[bench] api etcd: {} (late {})",
+        "[bench] api {name}: {} (late {})",
         stats.summary(),
         stats.late
     );
     for line in stats.per_second() {
-        eprintln!("[bench] api etcd {line}");
+        eprintln!("[bench] api {name} {line}");
     }
-    let rss = proc_status_kb(cluster.nodes[0].pid(), "VmHWM")
-        .ok()
-        .map(|k| k as f64 / 1024.0);
-    drop(cluster);
-    Ok((stats, rss))
+    proc_status_kb(pid, "VmHWM").ok().map(|k| k as f64 / 1024.0)
 }
 
 async fn idle_bench(bin: &Path, work: &Path, settle: u64, window: u64) -> Result<()> {
