@@ -95,6 +95,9 @@ async fn three_node_cluster_survives_leader_loss() {
     assert!(!n2.store.is_leader());
 
     // A follower forwards proposals to the leader; another follower's read barrier sees them.
+    // (Watch n3 only once it has caught up: a snapshot it installs later would rightly end the
+    // watch with `Lagged`.)
+    n3.store.read_barrier().await.expect("n3 caught up");
     let mut watcher = n3
         .store
         .watch("/registry/", n3.store.current_revision())
