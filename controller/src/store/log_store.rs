@@ -135,10 +135,8 @@ impl LogStore {
     }
 
     /// Records `upto` as purged, durably; the appends that follow remove the entries up to it
-    /// (see the module docs).
-    ///
-    /// Being durable matters beyond the log: this commit also makes every earlier non-durable
-    /// state machine commit durable (see `state_machine`).
+    /// (see the module docs). openraft purges only up to a snapshot, and building one first makes
+    /// the state machine durable (see `state_machine`), so nothing purged is still needed.
     pub(crate) fn purge_upto(&self, upto: LogId<u64>) -> Result<(), DbError> {
         let mut txn = self.db.begin_write()?;
         txn.set_durability(Durability::Immediate)?;

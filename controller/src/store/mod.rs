@@ -3,13 +3,14 @@
 //! A write becomes a [`Command`], is proposed to Raft ([`Store::propose`]), and is applied by the
 //! state machine (`apply` holds its pure core), which stamps `metadata.resourceVersion` with the
 //! store revision and publishes a [`WatchEvent`] to the watch hub. Commands proposed at the same
-//! moment share one Raft entry (`store_propose`: group commit), but each gets its own revision. Everything lives in one redb file,
-//! `DATA_DIR/store.redb`; see `tables` for its layout and `state_machine` for why applies may use
-//! non-durable commits.
+//! moment share one Raft entry (`store_propose`: group commit), but each gets its own revision. The objects live in
+//! `DATA_DIR/store.redb`, the Raft log and vote in `DATA_DIR/raft-log.redb`, the last snapshot in
+//! `DATA_DIR/snapshot.bin`; see `tables` for the layout and `state_machine` for why applies may
+//! use non-durable commits.
 //!
 //! File map: `command` (the Raft entry payload and its result), `apply` (pure apply logic),
 //! `tables` (redb layout), `log_store` and `state_machine` (blocking redb work), `raft_storage`
-//! (the openraft storage trait over both), `image` (snapshot and backup format), `watch` (hub and
+//! (openraft's storage traits over them), `image` (snapshot and backup format), `watch` (hub and
 //! watchers), `wire` (RPC bodies), `network` (Raft RPC client), `routes` (Raft RPC server),
 //! `metrics`, and `store_*` (the [`Store`] handle, one verb group per file).
 
