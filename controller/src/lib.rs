@@ -1,9 +1,11 @@
-//! The controller library: store, API server, auth and controllers. `main.rs` wires them together.
+//! The controller library: store, API server, auth, controllers and the built-in OCI registry. `main.rs` wires them together.
 
 pub mod apiserver;
 pub mod auth;
 pub mod controllers;
+pub mod gateway;
 pub mod pki;
+pub mod registry;
 pub mod store;
 pub mod tls;
 pub mod tokens;

@@ -11,6 +11,8 @@ use anyhow::{Context, Result, anyhow, bail};
 use clap::Parser;
 use edge_controller::apiserver::internal::{JoinResponse, MemberRequest};
 use edge_controller::apiserver::{Api, ApiServer, metrics::Metrics, router};
+use edge_controller::controllers::ControllerOptions;
+use edge_controller::gateway::{AgentGateway, GatewayOptions};
 use edge_controller::pki::{ClusterPki, PkiOptions};
 use edge_controller::store::{Bootstrap, Store, StoreConfig};
 use edge_wire::token::ControlPlaneToken;
@@ -53,6 +55,13 @@ struct Args {
     /// Start a new single-controller cluster from a backup made with `edgectl backup save`.
     #[arg(long, conflicts_with = "join")]
     restore: Option<PathBuf>,
+    /// How long a node may go without a heartbeat before it is marked NotReady (Ready=Unknown)
+    /// and tainted unreachable.
+    #[arg(long, default_value = "40s", value_parser = humantime::parse_duration)]
+    node_grace_period: std::time::Duration,
+    /// How often agents send heartbeats (renewing their node lease).
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    node_heartbeat: std::time::Duration,
     /// Log filter (tracing env-filter syntax).
     #[arg(long, default_value = "info", env = "EDGEPLANE_LOG")]
     log_level: String,
@@ -157,10 +166,25 @@ async fn run(args: Args) -> Result<()> {
             .context("cannot build the TLS configuration")?,
     );
     let api = Api::new(store.clone());
+    let registry = edge_controller::registry::Registry::open(&args.data_dir)
+        .context("cannot open the built-in registry")?;
+    let pki = Arc::new(pki);
+    let gateway = AgentGateway::new(
+        api.clone(),
+        pki.clone(),
+        GatewayOptions {
+            heartbeat: args.node_heartbeat,
+            node_grace: args.node_grace_period,
+        },
+    );
+    let agent_endpoint = AgentGateway::endpoint(args.listen, (*tls).clone())
+        .with_context(|| format!("cannot listen for agents on udp {}", args.listen))?;
     let server = Arc::new(ApiServer {
         api: api.clone(),
         metrics: Arc::new(Metrics::default()),
-        pki: Arc::new(pki),
+        pki,
+        registry,
+        gateway: gateway.clone(),
     });
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -177,7 +201,14 @@ async fn run(args: Args) -> Result<()> {
     if let Some(url) = join_target {
         become_member(&peer_client, &url, node_id, &advertise_url).await?;
     }
-    let controllers = tokio::spawn(edge_controller::controllers::run(api, shutdown.clone()));
+    let agents = tokio::spawn(gateway.serve(agent_endpoint, shutdown.clone()));
+    let controllers = tokio::spawn(edge_controller::controllers::run(
+        api,
+        ControllerOptions {
+            node_grace: args.node_grace_period,
+        },
+        shutdown.clone(),
+    ));
     tracing::info!(
         "admin kubeconfig: {}",
         args.data_dir.join("admin.conf").display()
@@ -187,6 +218,7 @@ async fn run(args: Args) -> Result<()> {
     tracing::info!("shutting down");
     shutdown.cancel();
     let _ = controllers.await;
+    let _ = agents.await;
     let _ = serving.await;
     store.shutdown().await;
     Ok(())

@@ -1,9 +1,11 @@
 //! The controller<->agent protocol, TLS configuration and certificate helpers shared by the controller, the agent and edgectl.
 //!
-//! This crate does no network I/O; `kubeconfig` and `secret_file` read and write files.
+//! This crate opens no connections; `kubeconfig` and `secret_file` read and write files, and
+//! `link` reads and writes frames on streams its callers open.
 
 mod der;
 pub mod kubeconfig;
+pub mod link;
 pub mod pki;
 pub mod secret_file;
 pub mod tls;

@@ -148,6 +148,9 @@ async fn serve(
     };
     let api = &server.api;
     match verb {
+        "get" if sub == Some("log") => {
+            super::pod_stream::log(server, ns.unwrap_or(""), name, params).await
+        }
         "get" if sub == Some("scale") => {
             Ok(Json(scale::get(api, info, ns, name).await?).into_response())
         }
@@ -283,6 +286,7 @@ fn check_subresource(info: &ResourceInfo, sub: Option<&str>, verb: &str) -> Resu
         Some("status") => info.has_status && matches!(verb, "get" | "update" | "patch"),
         Some("scale") => info.has_scale && matches!(verb, "get" | "update" | "patch"),
         Some("finalize") => info.plural == "namespaces" && verb == "update",
+        Some("log") => info.plural == "pods" && info.group.is_empty() && verb == "get",
         Some(_) => false,
     };
     if ok {

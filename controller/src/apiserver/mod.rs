@@ -2,7 +2,9 @@
 //!
 //! Every request is authenticated (client certificate, or a bootstrap token for joining), then
 //! routed: `/api` and `/apis` to [`http::handle`], `/internal/raft` to the store's peer RPCs
-//! (controllers only), `/internal/v1` to join, backup and credential endpoints.
+//! (controllers only), `/internal/v1` to join, backup and credential endpoints, `/v2` to the
+//! built-in OCI registry (`crate::registry`, which answers anonymous callers itself in the
+//! distribution error format and streams its bodies past the body limit below).
 
 pub mod api;
 pub mod api_delete;
@@ -14,6 +16,7 @@ pub mod internal;
 pub mod metrics;
 pub mod node_scope;
 pub mod openapi;
+pub mod pod_stream;
 pub mod protobuf;
 pub mod render;
 pub mod request;
@@ -41,11 +44,15 @@ pub struct ApiServer {
     pub api: Api,
     pub metrics: Arc<metrics::Metrics>,
     pub pki: Arc<ClusterPki>,
+    pub registry: Arc<crate::registry::Registry>,
+    /// The agent gateway, for streams to agents (logs, port-forward).
+    pub gateway: Arc<crate::gateway::AgentGateway>,
 }
 
 /// Paths anyone may read without credentials, as Kubernetes allows for health and version.
+/// `/v2` is here only so that the registry can refuse anonymous callers in its own format.
 fn is_public(path: &str) -> bool {
-    ["/healthz", "/livez", "/readyz", "/version"]
+    ["/healthz", "/livez", "/readyz", "/version", "/v2"]
         .iter()
         .any(|p| {
             path == *p
@@ -69,6 +76,10 @@ pub fn router(server: Arc<ApiServer>) -> Router {
         .route("/version", get(|| async { discovery::version() }))
         .route("/api", get(discovery::api_root))
         .route("/apis", get(discovery::apis_root))
+        .route(
+            "/api/v1/namespaces/{namespace}/pods/{name}/portforward",
+            any(pod_stream::port_forward),
+        )
         .route("/api/{*rest}", any(http::handle))
         .route("/apis/{*rest}", any(http::handle))
         .route("/metrics", get(metrics_text))
@@ -86,6 +97,7 @@ pub fn router(server: Arc<ApiServer>) -> Router {
         )
         .with_state(server.clone())
         .merge(raft)
+        .merge(crate::registry::router(server.registry.clone()))
         .fallback(|| async {
             ApiError::new(Status::failure(
                 404,
@@ -115,7 +127,7 @@ async fn authenticate(
     let identity = match from_cert {
         Some(identity) => Some(identity),
         None => match bearer_token(&req) {
-            Some(token) => match token_identity(&server, &token) {
+            Some(token) => match token_identity(&server.api, &token) {
                 Ok(identity) => Some(Arc::new(identity)),
                 Err(message) => return http::unauthorized(&message),
             },
@@ -141,11 +153,13 @@ fn bearer_token(req: &Request) -> Option<String> {
     value.strip_prefix("Bearer ").map(|t| t.trim().to_string())
 }
 
-fn token_identity(server: &ApiServer, token: &str) -> Result<Identity, String> {
+/// The identity of a bootstrap token, or a one-line reason (starting `Unauthorized: `) why it is
+/// not accepted.
+pub(crate) fn token_identity(api: &Api, token: &str) -> Result<Identity, String> {
     let token = BootstrapToken::parse(token).map_err(|e| format!("Unauthorized: {e}"))?;
     let secrets =
         edge_api::resource::lookup("", "v1", "secrets").ok_or("secrets are not registered")?;
-    let secret = match server.api.current_local(
+    let secret = match api.current_local(
         secrets,
         Some(edge_wire::token::TOKEN_NAMESPACE),
         &token.secret_name(),

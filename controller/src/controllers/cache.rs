@@ -34,6 +34,8 @@ pub struct Dirty {
     pub gc: bool,
     /// A namespace changed, or an object went (a terminating namespace may now be empty).
     pub namespaces: bool,
+    /// A node or a lease changed.
+    pub nodes: bool,
 }
 
 impl Dirty {
@@ -41,6 +43,7 @@ impl Dirty {
     pub const ALL: Dirty = Dirty {
         gc: true,
         namespaces: true,
+        nodes: true,
     };
 
     fn of(event: &WatchEvent, info: Option<&ResourceInfo>) -> Dirty {
@@ -56,12 +59,17 @@ impl Dirty {
         Dirty {
             gc: owned || deleting,
             namespaces: info.is_some_and(|i| i.plural == "namespaces" && i.group.is_empty()),
+            nodes: info.is_some_and(|i| {
+                (i.plural == "nodes" && i.group.is_empty())
+                    || (i.plural == "leases" && i.group == "coordination.k8s.io")
+            }),
         }
     }
 
     fn merge(&mut self, other: Dirty) {
         self.gc |= other.gc;
         self.namespaces |= other.namespaces;
+        self.nodes |= other.nodes;
     }
 }
 
@@ -198,7 +206,7 @@ mod tests {
                 owned,
                 Dirty {
                     gc: true,
-                    namespaces: false,
+                    ..Dirty::default()
                 },
             ),
             (
@@ -207,17 +215,26 @@ mod tests {
                 deleting,
                 Dirty {
                     gc: true,
-                    namespaces: false,
+                    ..Dirty::default()
                 },
             ),
             (EventKind::Deleted, CM, plain.clone(), Dirty::ALL),
+            (
+                EventKind::Modified,
+                "/registry/core/nodes/n1",
+                plain.clone(),
+                Dirty {
+                    nodes: true,
+                    ..Dirty::default()
+                },
+            ),
             (
                 EventKind::Added,
                 NS,
                 plain,
                 Dirty {
-                    gc: false,
                     namespaces: true,
+                    ..Dirty::default()
                 },
             ),
         ];

@@ -1,9 +1,10 @@
-//! Background controllers that keep cluster state true: namespace lifecycle and garbage
-//! collection. They run on the Raft leader only, read through `Api`, and write back through it.
+//! Background controllers that keep cluster state true: namespace lifecycle, garbage
+//! collection and node lifecycle. They run on the Raft leader only, read through `Api`, and write back through it.
 
 pub mod cache;
 pub mod gc;
 pub mod namespace;
+pub mod node_lifecycle;
 
 use std::time::Duration;
 
@@ -19,8 +20,23 @@ const RESYNC: Duration = Duration::from_secs(5);
 /// pass, not one per write.
 const DEBOUNCE: Duration = Duration::from_millis(200);
 
+/// Controller settings.
+#[derive(Clone, Debug)]
+pub struct ControllerOptions {
+    /// How long a node may stay silent before it is marked unreachable.
+    pub node_grace: Duration,
+}
+
+impl Default for ControllerOptions {
+    fn default() -> Self {
+        ControllerOptions {
+            node_grace: Duration::from_secs(40),
+        }
+    }
+}
+
 /// Runs the controllers until `shutdown`.
-pub async fn run(api: Api, shutdown: CancellationToken) {
+pub async fn run(api: Api, options: ControllerOptions, shutdown: CancellationToken) {
     let mut cache: Option<ObjectCache> = None;
     let mut resync = tokio::time::interval(RESYNC);
     loop {
@@ -62,7 +78,7 @@ pub async fn run(api: Api, shutdown: CancellationToken) {
         if !api.store().is_leader() || dirty == Dirty::default() {
             continue;
         }
-        if let Err(err) = pass(&api, &current.snapshot(), dirty).await {
+        if let Err(err) = pass(&api, &options, &current.snapshot(), dirty).await {
             tracing::debug!("controller pass: {}", err.0.message);
             // Try again with the next change (or the next resync).
             current.mark_dirty(dirty);
@@ -72,6 +88,7 @@ pub async fn run(api: Api, shutdown: CancellationToken) {
 
 async fn pass(
     api: &Api,
+    options: &ControllerOptions,
     snapshot: &Snapshot,
     dirty: Dirty,
 ) -> Result<(), crate::apiserver::error::ApiError> {
@@ -81,6 +98,9 @@ async fn pass(
     }
     if dirty.gc {
         gc::reconcile(api, snapshot).await?;
+    }
+    if dirty.nodes {
+        node_lifecycle::reconcile(api, snapshot, options.node_grace).await?;
     }
     Ok(())
 }
