@@ -11,7 +11,7 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
-cargo build --locked -p edge-controller -p edgectl
+cargo build --locked -p edge-controller -p edgectl -p edge-agent
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked -- --test-threads=2 2>&1 | tee "$log"

@@ -82,6 +82,10 @@ pub enum Command {
     Edit(cmd::edit::EditArgs),
     /// Update fields of a resource with a merge, strategic merge or JSON patch.
     Patch(cmd::patch::PatchArgs),
+    /// Print the logs for a container in a pod.
+    Logs(cmd::logs::LogsArgs),
+    /// Forward one or more local ports to a pod.
+    PortForward(cmd::port_forward::PortForwardArgs),
     /// Set a new size for a deployment, replica set or stateful set.
     Scale(cmd::scale::ScaleArgs),
     /// Print the supported API resources on the server.
@@ -104,6 +108,8 @@ pub enum Command {
     /// Issue credentials and kubeconfig files.
     #[command(subcommand)]
     Kubeconfig(cmd::kubeconfig::KubeconfigCommand),
+    /// Publish a Wasm component to an OCI registry (the controller's built-in one, or any other).
+    Push(cmd::push::PushArgs),
 }
 
 #[cfg(test)]

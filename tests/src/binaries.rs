@@ -1,5 +1,5 @@
-//! Locating the real binaries: `edge-controller` and `edgectl` are built once per test process,
-//! `kubectl` must be on `PATH`.
+//! Locating the real binaries: `edge-controller`, `edgectl` and `edge-agent` are built once per
+//! test process, `kubectl` must be on `PATH`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -32,7 +32,8 @@ pub fn target_dir() -> PathBuf {
 /// The result of the one build per test process; an error holds cargo's output.
 static BUILD: OnceLock<Result<(), String>> = OnceLock::new();
 
-/// The path of a workspace binary (`edge-controller`, `edgectl`), building them on first use.
+/// The path of a workspace binary (`edge-controller`, `edgectl`, `edge-agent`), building them on
+/// first use.
 ///
 /// Binaries of other crates are not visible through `CARGO_BIN_EXE_*`, so the harness runs
 /// `cargo build` itself; cargo makes this a no-op when they are up to date.
@@ -45,7 +46,7 @@ pub fn binary(name: &str) -> PathBuf {
         .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     assert!(
         path.is_file(),
-        "{} does not exist after `cargo build -p edge-controller -p edgectl`",
+        "{} does not exist after `cargo build -p edge-controller -p edgectl -p edge-agent`",
         path.display()
     );
     path
@@ -62,6 +63,8 @@ fn build_binaries() -> Result<(), String> {
             "edge-controller",
             "-p",
             "edgectl",
+            "-p",
+            "edge-agent",
             "--target-dir",
         ])
         .arg(target_dir())
@@ -71,7 +74,7 @@ fn build_binaries() -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "`cargo build -p edge-controller -p edgectl` failed ({}):\n{}",
+            "`cargo build -p edge-controller -p edgectl -p edge-agent` failed ({}):\n{}",
             output.status,
             String::from_utf8_lossy(&output.stderr)
         ))

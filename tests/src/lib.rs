@@ -1,18 +1,23 @@
-//! Harness for end-to-end tests: builds and starts real controllers in temporary directories.
+//! Harness for end-to-end tests: builds and starts real controllers and agents in temporary
+//! directories.
 //!
 //! Everything here talks to 127.0.0.1 only, keeps its files under `tempfile` directories, and
 //! panics with enough context (the command, its output, the controller's log tail) to debug a
 //! failure from the test report alone.
 
+mod agent;
 mod binaries;
 mod command;
 mod controller;
 mod https;
+mod wasm;
 
+pub use agent::{Agent, JoinCommand, node_ready};
 pub use binaries::{binary, kubectl_binary, target_dir, workspace_root};
 pub use command::{Run, log_tail, run};
 pub use controller::{Controller, free_port};
 pub use https::{ClientAuth, HttpReply, KubeconfigCredentials, foreign_client_certificate};
+pub use wasm::{push_example, wasm_example};
 
 use std::time::{Duration, Instant};
 

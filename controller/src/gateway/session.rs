@@ -109,6 +109,12 @@ async fn serve(
 
     let (frames_tx, mut frames) = mpsc::channel(READ_AHEAD);
     let reader = tokio::spawn(read_frames(recv, frames_tx));
+    // An agent that sends nothing for three heartbeats is gone (killed, unplugged): end the
+    // session then rather than at QUIC's idle timeout, so that the node's name is free again
+    // once its lease has expired.
+    let silence = gateway.options.heartbeat * 3 + Duration::from_secs(2);
+    let quiet = tokio::time::sleep(silence);
+    tokio::pin!(quiet);
     let result = loop {
         tokio::select! {
             biased;
@@ -116,8 +122,15 @@ async fn serve(
                 conn.close(0u32.into(), b"controller shutting down");
                 break Ok(());
             }
+            () = &mut quiet => {
+                conn.close(4u32.into(), b"no heartbeat");
+                break Err(format!("no heartbeat for {}s", silence.as_secs()));
+            }
             frame = frames.recv() => match frame {
-                Some(Ok(message)) => gateway.handle(node, message, writer).await,
+                Some(Ok(message)) => {
+                    quiet.as_mut().reset(tokio::time::Instant::now() + silence);
+                    gateway.handle(node, message, writer).await;
+                }
                 Some(Err(FrameError::Closed)) | None => break Ok(()),
                 Some(Err(err)) => break Err(format!("bad frame from the agent: {err}")),
             },

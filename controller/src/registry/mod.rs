@@ -209,3 +209,7 @@ fn percent_decode(text: &str) -> String {
 #[cfg(test)]
 #[path = "router_test.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "router_rules_test.rs"]
+mod rules_tests;

@@ -1,5 +1,5 @@
-//! The registry router driven in-process: every endpoint, the error codes and the roles, with
-//! identities inserted as the API server's authentication would.
+//! The registry router driven in-process: every endpoint and the error codes, with identities
+//! inserted as the API server's authentication would. `router_rules_test.rs` shares the fixture.
 
 use std::sync::Arc;
 
@@ -9,28 +9,28 @@ use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
 use super::*;
-use crate::auth::{ADMIN_GROUP, NODES_GROUP, VIEW_GROUP};
+use crate::auth::ADMIN_GROUP;
 use reference::{Digest, RepoName};
 
-struct Reply {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: Vec<u8>,
+pub(super) struct Reply {
+    pub(super) status: StatusCode,
+    pub(super) headers: axum::http::HeaderMap,
+    pub(super) body: Vec<u8>,
 }
 
 impl Reply {
-    fn json(&self) -> Value {
+    pub(super) fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or(Value::Null)
     }
 
-    fn code(&self) -> String {
+    pub(super) fn code(&self) -> String {
         self.json()["errors"][0]["code"]
             .as_str()
             .unwrap_or_default()
             .to_string()
     }
 
-    fn header(&self, name: &str) -> &str {
+    pub(super) fn header(&self, name: &str) -> &str {
         self.headers
             .get(name)
             .and_then(|v| v.to_str().ok())
@@ -38,12 +38,12 @@ impl Reply {
     }
 }
 
-struct Fixture {
+pub(super) struct Fixture {
     _dir: tempfile::TempDir,
     app: Router,
 }
 
-fn who(user: &str, group: &str) -> Option<Arc<Identity>> {
+pub(super) fn who(user: &str, group: &str) -> Option<Arc<Identity>> {
     Some(Arc::new(Identity {
         user: user.into(),
         groups: vec![group.into()],
@@ -51,7 +51,7 @@ fn who(user: &str, group: &str) -> Option<Arc<Identity>> {
 }
 
 impl Fixture {
-    fn new() -> Fixture {
+    pub(super) fn new() -> Fixture {
         let dir = tempfile::tempdir().expect("temp dir");
         let registry = Registry::open(dir.path()).expect("opens");
         Fixture {
@@ -60,7 +60,7 @@ impl Fixture {
         }
     }
 
-    async fn send(
+    pub(super) async fn send(
         &self,
         identity: Option<Arc<Identity>>,
         method: Method,
@@ -90,13 +90,13 @@ impl Fixture {
         }
     }
 
-    async fn admin(&self, method: Method, uri: &str, body: Vec<u8>) -> Reply {
+    pub(super) async fn admin(&self, method: Method, uri: &str, body: Vec<u8>) -> Reply {
         self.send(who("admin", ADMIN_GROUP), method, uri, &[], body)
             .await
     }
 
     /// Pushes a blob monolithically and returns its digest.
-    async fn push_blob(&self, repo: &str, bytes: &[u8]) -> Digest {
+    pub(super) async fn push_blob(&self, repo: &str, bytes: &[u8]) -> Digest {
         let digest = Digest::of(bytes);
         let reply = self
             .admin(
@@ -109,7 +109,12 @@ impl Fixture {
         digest
     }
 
-    async fn put_manifest(&self, repo: &str, reference: &str, manifest: &Value) -> Reply {
+    pub(super) async fn put_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        manifest: &Value,
+    ) -> Reply {
         self.send(
             who("admin", ADMIN_GROUP),
             Method::PUT,
@@ -124,7 +129,12 @@ impl Fixture {
     }
 }
 
-fn image_manifest(config: &Digest, config_size: usize, layer: &Digest, layer_size: usize) -> Value {
+pub(super) fn image_manifest(
+    config: &Digest,
+    config_size: usize,
+    layer: &Digest,
+    layer_size: usize,
+) -> Value {
     json!({
         "schemaVersion": 2,
         "mediaType": manifest::OCI_MANIFEST,
@@ -405,142 +415,6 @@ async fn chunked_uploads_and_mounts() {
         (unknown.status, unknown.code().as_str()),
         (StatusCode::NOT_FOUND, "BLOB_UNKNOWN")
     );
-}
-
-#[tokio::test]
-async fn manifests_must_reference_what_exists() {
-    let fixture = Fixture::new();
-    let layer = fixture.push_blob("img", b"layer").await;
-    let missing = Digest::of(b"no such config");
-    let manifest = image_manifest(&missing, 14, &layer, 5);
-    let refused = fixture.put_manifest("img", "v1", &manifest).await;
-    assert_eq!(
-        (refused.status, refused.code().as_str()),
-        (StatusCode::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN")
-    );
-    // A blob of another repository is not this repository's.
-    let config = fixture.push_blob("other", b"{}").await;
-    let refused = fixture
-        .put_manifest("img", "v1", &image_manifest(&config, 2, &layer, 5))
-        .await;
-    assert_eq!(refused.code(), "MANIFEST_BLOB_UNKNOWN");
-    let config = fixture.push_blob("img", b"{}").await;
-    let wrong_size = fixture
-        .put_manifest("img", "v1", &image_manifest(&config, 3, &layer, 5))
-        .await;
-    assert_eq!(wrong_size.code(), "MANIFEST_INVALID");
-    let child = image_manifest(&config, 2, &layer, 5);
-    let child_bytes = serde_json::to_vec(&child).expect("json");
-    let child_digest = Digest::of(&child_bytes);
-    let index = json!({
-        "schemaVersion": 2,
-        "mediaType": manifest::OCI_INDEX,
-        "manifests": [{"mediaType": manifest::OCI_MANIFEST, "digest": child_digest.to_string(), "size": child_bytes.len(),
-                       "platform": {"architecture": "amd64", "os": "linux"}}]
-    });
-    let refused = fixture.put_manifest("img", "multi", &index).await;
-    assert_eq!(refused.code(), "MANIFEST_BLOB_UNKNOWN");
-    let by_digest = fixture
-        .put_manifest("img", &child_digest.to_string(), &child)
-        .await;
-    assert_eq!(by_digest.status, StatusCode::CREATED);
-    let wrong_digest = fixture
-        .put_manifest("img", &Digest::of(b"x").to_string(), &child)
-        .await;
-    assert_eq!(wrong_digest.code(), "DIGEST_INVALID");
-    let accepted = fixture.put_manifest("img", "multi", &index).await;
-    assert_eq!(
-        accepted.status,
-        StatusCode::CREATED,
-        "{:?}",
-        accepted.json()
-    );
-
-    // A referrer (an artifact whose subject is the image) is listed by the referrers API.
-    let signature = json!({
-        "schemaVersion": 2,
-        "mediaType": manifest::OCI_MANIFEST,
-        "artifactType": "application/vnd.example.signature",
-        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": config.to_string(), "size": 2},
-        "layers": [{"mediaType": "application/octet-stream", "digest": layer.to_string(), "size": 5}],
-        "subject": {"mediaType": manifest::OCI_MANIFEST, "digest": child_digest.to_string(), "size": child_bytes.len()}
-    });
-    let put = fixture.put_manifest("img", "sig", &signature).await;
-    assert_eq!(put.header("oci-subject"), child_digest.to_string());
-    let referrers = fixture
-        .admin(
-            Method::GET,
-            &format!("/v2/img/referrers/{child_digest}"),
-            vec![],
-        )
-        .await;
-    let listed = &referrers.json()["manifests"];
-    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
-    assert_eq!(
-        listed[0]["artifactType"],
-        "application/vnd.example.signature"
-    );
-    let filtered = fixture
-        .admin(
-            Method::GET,
-            &format!("/v2/img/referrers/{child_digest}?artifactType=application/other"),
-            vec![],
-        )
-        .await;
-    assert_eq!(filtered.json()["manifests"], json!([]));
-    assert_eq!(filtered.header("oci-filters-applied"), "artifactType");
-}
-
-#[tokio::test]
-async fn readers_pull_but_do_not_push() {
-    let fixture = Fixture::new();
-    let digest = fixture.push_blob("app", b"bytes").await;
-    let readers = [who("v", VIEW_GROUP), who("system:node:pi-1", NODES_GROUP)];
-    for reader in readers {
-        let got = fixture
-            .send(
-                reader.clone(),
-                Method::GET,
-                &format!("/v2/app/blobs/{digest}"),
-                &[],
-                vec![],
-            )
-            .await;
-        assert_eq!(got.status, StatusCode::OK);
-        let pushed = fixture
-            .send(
-                reader.clone(),
-                Method::POST,
-                "/v2/app/blobs/uploads/",
-                &[],
-                vec![],
-            )
-            .await;
-        assert_eq!(
-            (pushed.status, pushed.code().as_str()),
-            (StatusCode::FORBIDDEN, "DENIED")
-        );
-        let deleted = fixture
-            .send(
-                reader,
-                Method::DELETE,
-                &format!("/v2/app/blobs/{digest}"),
-                &[],
-                vec![],
-            )
-            .await;
-        assert_eq!(deleted.code(), "DENIED");
-    }
-    let stranger = fixture
-        .send(
-            who("bob", "dev"),
-            Method::GET,
-            &format!("/v2/app/blobs/{digest}"),
-            &[],
-            vec![],
-        )
-        .await;
-    assert_eq!(stranger.code(), "DENIED");
 }
 
 #[tokio::test]

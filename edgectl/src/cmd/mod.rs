@@ -12,7 +12,12 @@ pub mod get;
 pub mod info;
 pub mod kubeconfig;
 pub mod label;
+pub mod logs;
 pub mod patch;
+pub mod port_forward;
+pub mod push;
+mod push_client;
+mod push_reference;
 pub mod scale;
 pub mod token;
 pub mod watch;
@@ -114,6 +119,8 @@ pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Config(command) => config::run(global, command),
         Command::Version(args) => info::version(global, args).await,
+        // Pushing to a registry outside the cluster needs no kubeconfig, so no session.
+        Command::Push(args) => push::run(global, args).await,
         command => {
             let mut session = Session::open(global)?;
             dispatch(&mut session, command).await
@@ -133,13 +140,15 @@ async fn dispatch(session: &mut Session, command: Command) -> Result<()> {
         Command::Edit(args) => edit::run(session, args).await,
         Command::Scale(args) => scale::run(session, args).await,
         Command::Patch(args) => patch::run(session, args).await,
+        Command::Logs(args) => logs::run(session, args).await,
+        Command::PortForward(args) => port_forward::run(session, args).await,
         Command::ApiResources(args) => discovery::api_resources(session, args).await,
         Command::ApiVersions => discovery::api_versions(session).await,
         Command::ClusterInfo => info::cluster_info(session).await,
         Command::Token(command) => token::run(session, command).await,
         Command::Backup(command) => backup::run(session, command).await,
         Command::Kubeconfig(command) => kubeconfig::run(session, command).await,
-        Command::Config(_) | Command::Version(_) => unreachable_verb(),
+        Command::Config(_) | Command::Version(_) | Command::Push(_) => unreachable_verb(),
     }
 }
 
