@@ -27,6 +27,8 @@ pub struct AgentSettings {
     pub max_pods: u64,
     pub metrics_addr: SocketAddr,
     pub hostname: String,
+    /// How long one request of a Wasm HTTP service may run.
+    pub wasm_request_timeout: std::time::Duration,
 }
 
 /// Errors of starting the agent.
@@ -69,7 +71,9 @@ impl Agent {
         }
         let state = Arc::new(LocalState::open(&data.join("agent.redb"))?);
         let board = Arc::new(StatusBoard::with(state.statuses()?));
-        let runtime = WasmRuntime::new(WasmRuntimeConfig::new(data.join("wasm-cache")))?;
+        let mut wasm_config = WasmRuntimeConfig::new(data.join("wasm-cache"));
+        wasm_config.request_timeout = settings.wasm_request_timeout;
+        let runtime = WasmRuntime::new(wasm_config)?;
         let images =
             images::source(data, &settings.server, &credentials).map_err(AgentError::Images)?;
         let node = node_info::collect(&NodeSettings {

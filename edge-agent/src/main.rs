@@ -52,6 +52,10 @@ struct Args {
     /// Where `/metrics` (Prometheus text) is served.
     #[arg(long, default_value = "127.0.0.1:10250")]
     metrics_addr: SocketAddr,
+    /// How long one request to a Wasm HTTP service may run before its instance is interrupted
+    /// and the client gets 504 (the service keeps serving).
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    wasm_request_timeout: std::time::Duration,
     /// Log filter (tracing env-filter syntax).
     #[arg(long, default_value = "info", env = "EDGEPLANE_LOG")]
     log_level: String,
@@ -142,6 +146,7 @@ async fn run(args: Args) -> Result<()> {
         max_pods: args.max_pods,
         metrics_addr: args.metrics_addr,
         hostname,
+        wasm_request_timeout: args.wasm_request_timeout,
     };
     let agent = Agent::start(settings, Arc::new(credentials)).await?;
     wait_for_signal().await;

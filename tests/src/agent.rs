@@ -136,6 +136,9 @@ impl Agent {
             format!("127.0.0.1:{}", self.metrics_port),
             "--node-ip".into(),
             "127.0.0.1".into(),
+            // The infinite-loop test need not wait a minute.
+            "--wasm-request-timeout".into(),
+            "3s".into(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
         let _ = writeln!(

@@ -7,6 +7,7 @@
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, Store};
@@ -34,6 +35,8 @@ pub(crate) struct ContainerEnv {
     pub(crate) cpu: Arc<CpuAccount>,
     live_instances: Arc<AtomicU64>,
     pub(crate) requests: AtomicU64,
+    /// How long one proxy request may run.
+    pub(crate) request_timeout: Duration,
 }
 
 /// The parts of a [`ContainerEnv`] given by the spec.
@@ -46,6 +49,7 @@ pub(crate) struct EnvParts {
     pub(crate) allow_network: bool,
     pub(crate) memory_limit: Option<u64>,
     pub(crate) cpu_limit_millis: Option<u64>,
+    pub(crate) request_timeout: Duration,
 }
 
 impl ContainerEnv {
@@ -63,6 +67,7 @@ impl ContainerEnv {
             cpu: Arc::new(CpuAccount::new(parts.cpu_limit_millis)),
             live_instances: Arc::default(),
             requests: AtomicU64::new(0),
+            request_timeout: parts.request_timeout,
         }
     }
 

@@ -56,6 +56,29 @@ pub(crate) struct ProxyServer {
     oom: Notify,
 }
 
+/// How a guest task ended without answering.
+enum GuestEnd {
+    Killed,
+    Failed,
+    Deadline,
+}
+
+/// A request the guest did not answer: the status the client gets and what to log (if the
+/// guest task did not log it already).
+struct Failure {
+    status: http::StatusCode,
+    message: Option<String>,
+}
+
+impl Failure {
+    fn internal(message: String) -> Failure {
+        Failure {
+            status: http::StatusCode::INTERNAL_SERVER_ERROR,
+            message: Some(message),
+        }
+    }
+}
+
 enum Ending {
     Stop(Duration),
     Oom,
@@ -151,36 +174,44 @@ impl ProxyServer {
         self.env.requests.fetch_add(1, Ordering::Relaxed);
         match self.dispatch(request).await {
             Ok(response) => response,
-            Err(message) => {
-                if let Some(message) = message {
-                    let _ = self.env.log.write_message(LogStream::Stderr, &message);
+            Err(failure) => {
+                if let Some(message) = &failure.message {
+                    let _ = self.env.log.write_message(LogStream::Stderr, message);
                 }
-                let body = Full::new(Bytes::from_static(b"500 Internal Server Error\n"))
+                let text = match failure.status {
+                    http::StatusCode::GATEWAY_TIMEOUT => "504 Gateway Timeout\n",
+                    _ => "500 Internal Server Error\n",
+                };
+                let body = Full::new(Bytes::from_static(text.as_bytes()))
                     .map_err(|never: Infallible| match never {})
                     .boxed_unsync();
                 let mut response = hyper::Response::new(body);
-                *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+                *response.status_mut() = failure.status;
                 response
             }
         }
     }
 
-    /// Runs the guest for one request; an error carries the message to log, if it was not
-    /// logged already.
+    /// Runs the guest for one request. A request still running at the request deadline is
+    /// interrupted: the guest yields at every epoch tick, so dropping its future ends it there
+    /// and frees its instance, and the container serves the next request.
     async fn dispatch(
         self: &Arc<Self>,
         request: hyper::Request<Incoming>,
-    ) -> Result<hyper::Response<HyperOutgoingBody>, Option<String>> {
-        let (mut store, clock) = self.env.new_store().map_err(|e| Some(e.to_string()))?;
+    ) -> Result<hyper::Response<HyperOutgoingBody>, Failure> {
+        let (mut store, clock) = self
+            .env
+            .new_store()
+            .map_err(|e| Failure::internal(e.to_string()))?;
         let (sender, receiver) = oneshot::channel();
         let (request, out) = {
             let mut http = store.data_mut().http();
             let request = http
                 .new_incoming_request(Scheme::Http, request)
-                .map_err(|e| Some(format!("{e:#}")))?;
+                .map_err(|e| Failure::internal(format!("{e:#}")))?;
             let out = http
                 .new_response_outparam(sender)
-                .map_err(|e| Some(format!("{e:#}")))?;
+                .map_err(|e| Failure::internal(format!("{e:#}")))?;
             (request, out)
         };
         let pre = self.pre.clone();
@@ -196,11 +227,15 @@ impl ProxyServer {
             self.env.cpu.clone(),
         );
         let server = self.clone();
+        let timeout = self.env.request_timeout;
         let task = self.guests.spawn(async move {
             let result = tokio::select! {
                 biased;
-                () = server.kill.cancelled() => return Err(()),
-                result = guest => result,
+                () = server.kill.cancelled() => return Err(GuestEnd::Killed),
+                result = tokio::time::timeout(timeout, guest) => match result {
+                    Ok(result) => result,
+                    Err(_) => return Err(GuestEnd::Deadline),
+                },
             };
             if let Err(e) = &result {
                 if server.env.memory.exceeded() {
@@ -211,19 +246,33 @@ impl ProxyServer {
                     .log
                     .write_message(LogStream::Stderr, &format!("request failed: {e:?}"));
             }
-            result.map_err(|_| ())
+            result.map_err(|_| GuestEnd::Failed)
         });
         match receiver.await {
             Ok(Ok(response)) => Ok(response),
-            Ok(Err(code)) => Err(Some(format!("request failed: guest answered {code:?}"))),
+            Ok(Err(code)) => Err(Failure::internal(format!(
+                "request failed: guest answered {code:?}"
+            ))),
             // The guest dropped the response without setting it: it failed (and its task
-            // logged why) or returned without answering.
+            // logged why), ran past the deadline, or returned without answering.
             Err(_) => match task.await {
-                Ok(Ok(())) => Err(Some(
+                Ok(Ok(())) => Err(Failure::internal(
                     "request failed: guest returned without a response".into(),
                 )),
-                Ok(Err(())) => Err(None),
-                Err(e) => Err(Some(format!("request failed: guest task ended: {e}"))),
+                Ok(Err(GuestEnd::Deadline)) => Err(Failure {
+                    status: http::StatusCode::GATEWAY_TIMEOUT,
+                    message: Some(format!(
+                        "request interrupted: still running after the request deadline of {}s",
+                        timeout.as_secs_f64()
+                    )),
+                }),
+                Ok(Err(GuestEnd::Killed | GuestEnd::Failed)) => Err(Failure {
+                    status: http::StatusCode::INTERNAL_SERVER_ERROR,
+                    message: None,
+                }),
+                Err(e) => Err(Failure::internal(format!(
+                    "request failed: guest task ended: {e}"
+                ))),
             },
         }
     }

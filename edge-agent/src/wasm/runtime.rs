@@ -37,6 +37,9 @@ pub struct WasmRuntimeConfig {
     /// one per in-flight request. Sizes the pooling allocator, which reserves (but does not
     /// commit) address space for each.
     pub max_instances: u32,
+    /// How long one request of a `wasi:http` proxy may run before its instance is interrupted
+    /// (at the next epoch tick) and the client gets 504; the container serves on.
+    pub request_timeout: Duration,
 }
 
 impl WasmRuntimeConfig {
@@ -44,6 +47,7 @@ impl WasmRuntimeConfig {
         WasmRuntimeConfig {
             cache_dir: cache_dir.into(),
             max_instances: 256,
+            request_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -115,6 +119,7 @@ pub(crate) struct RuntimeInner {
     compile_lock: Mutex<()>,
     loaded: Mutex<HashMap<String, Weak<Loaded>>>,
     pub(crate) kv_stores: KvStores,
+    request_timeout: Duration,
     /// Held for its `Drop`, which stops the thread.
     _ticker: EpochTicker,
 }
@@ -170,6 +175,7 @@ impl WasmRuntime {
                 compile_lock: Mutex::new(()),
                 loaded: Mutex::default(),
                 kv_stores: KvStores::default(),
+                request_timeout: config.request_timeout,
                 _ticker: ticker,
             }),
         })
@@ -255,6 +261,7 @@ impl WasmRuntime {
             allow_network: spec.allow_network,
             memory_limit: spec.memory_limit_bytes,
             cpu_limit_millis: spec.cpu_limit_millis,
+            request_timeout: self.inner.request_timeout,
         };
         let env = Arc::new(ContainerEnv::new(self.inner.engine.clone(), log, parts));
         RunningContainer::spawn(self.inner.clone(), component.linked(), env, listener)
