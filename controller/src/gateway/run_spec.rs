@@ -98,8 +98,10 @@ pub fn pod_run_spec(pod: &Value, refs: &dyn ObjectLookup) -> PodRunSpec {
         uid: meta::uid(pod).unwrap_or_default().to_owned(),
         namespace: namespace.to_owned(),
         name: name.to_owned(),
-        revision: meta::resource_version(pod)
-            .and_then(|rv| rv.parse().ok())
+        // Not the resourceVersion: that changes with every status write, and each change would
+        // resend (and make the agent store) a spec that did not change.
+        revision: meta::generation(pod)
+            .and_then(|g| u64::try_from(g).ok())
             .unwrap_or(0),
         hostname: pod_hostname(spec, name),
         subdomain: str_at(spec, "subdomain")

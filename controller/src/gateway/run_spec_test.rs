@@ -64,7 +64,7 @@ pub(crate) fn secret(name: &str, data: &[(&str, &str)]) -> Value {
 /// A pod `web` in `default` with one container `app` and the given spec fields merged in.
 pub(crate) fn pod_with(spec: Value) -> Value {
     let mut pod = json!({
-        "metadata": { "name": "web", "namespace": "default", "uid": "pod-uid", "resourceVersion": "42" },
+        "metadata": { "name": "web", "namespace": "default", "uid": "pod-uid", "resourceVersion": "42", "generation": 3 },
         "spec": { "nodeName": "edge-1", "containers": [{ "name": "app", "image": "registry.local/app:1.0" }] },
     });
     if let (Some(base), Some(extra)) = (pod["spec"].as_object_mut(), spec.as_object()) {
@@ -116,7 +116,7 @@ fn pod_level_fields() {
         deadline: None,
         host_network: false,
         deleting: false,
-        revision: 42,
+        revision: 3,
     };
     let long_name = format!("{}-x", "a".repeat(62));
     let cases = [
@@ -170,9 +170,9 @@ fn pod_level_fields() {
             ..base()
         },
         Case {
-            name: "unparsable resourceVersion",
-            metadata: json!({ "resourceVersion": "abc" }),
-            revision: 0,
+            name: "the revision is the generation, not the resourceVersion",
+            metadata: json!({ "resourceVersion": "99", "generation": 7 }),
+            revision: 7,
             ..base()
         },
         Case {

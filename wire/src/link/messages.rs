@@ -152,7 +152,8 @@ pub struct PodRunSpec {
     pub uid: String,
     pub namespace: String,
     pub name: String,
-    /// The pod object's resourceVersion this spec was made from.
+    /// The pod's `metadata.generation` this spec was made from (it changes with the spec, not
+    /// with status writes).
     pub revision: u64,
     pub hostname: String,
     pub subdomain: Option<String>,

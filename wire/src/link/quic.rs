@@ -52,3 +52,7 @@ pub fn client_config(mut tls: rustls::ClientConfig) -> Result<quinn::ClientConfi
     config.transport_config(Arc::new(transport()));
     Ok(config)
 }
+
+#[cfg(test)]
+#[path = "quic_test.rs"]
+mod tests;
