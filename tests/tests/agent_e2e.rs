@@ -380,17 +380,35 @@ fn wasm_pods_serve_log_crash_oom_spin_and_probe() {
     }
     drop(forward);
 
-    // A command's output through logs (edgectl and the real kubectl).
+    // A command's output through logs (edgectl and the real kubectl). No runtimeClassName: the
+    // image's `application/wasm` layer picks wasmtime. It sees its env (a Secret's key among
+    // it), its configMap volume read-only at /data, and no network.
     apply(
         &controller,
-        &wasm_pod(
-            "echo",
-            "wasm-node",
-            json!({"name": "echo", "image": command, "args": ["echo", "one", "two"],
-                   "env": [{"name": "MODE", "value": "test"}]}),
-            "Never",
-        ),
+        &json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "input", "namespace": "default"},
+                "data": {"input.txt": "from a configmap"}}),
     );
+    apply(
+        &controller,
+        &json!({"apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": "creds", "namespace": "default"},
+                "stringData": {"token": "hunter2"}}),
+    );
+    let mut echo = wasm_pod(
+        "echo",
+        "wasm-node",
+        json!({"name": "echo", "image": command, "args": ["echo", "one", "two"],
+               "env": [{"name": "MODE", "value": "test"},
+                       {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "token"}}}],
+               "volumeMounts": [{"name": "input", "mountPath": "/data"}]}),
+        "Never",
+    );
+    echo["spec"]
+        .as_object_mut()
+        .map(|spec| spec.remove("runtimeClassName"));
+    echo["spec"]["volumes"] = json!([{"name": "input", "configMap": {"name": "input"}}]);
+    apply(&controller, &echo);
     let pod = wait_pod(&controller, &agent, "echo", "Succeeded", |p| {
         phase(p) == "Succeeded"
     });
@@ -402,7 +420,14 @@ fn wasm_pods_serve_log_crash_oom_spin_and_probe() {
     controller
         .edgectl(&["logs", "echo"])
         .success()
-        .stdout_has(&["args: echo echo one two", "MODE=test", "to stderr"]);
+        .stdout_has(&[
+            "args: echo echo one two",
+            "MODE=test",
+            "TOKEN=hunter2",
+            "volume: from a configmap",
+            "volume write: Operation not permitted",
+            "to stderr",
+        ]);
     controller
         .kubectl(&["logs", "echo", "--tail", "1"])
         .success()
@@ -411,6 +436,23 @@ fn wasm_pods_serve_log_crash_oom_spin_and_probe() {
         .edgectl(&["logs", "echo", "-c", "nope"])
         .failure()
         .stderr_has("container nope is not valid");
+    let controller_addr = format!("127.0.0.1:{}", controller.port());
+    apply(
+        &controller,
+        &wasm_pod(
+            "net",
+            "wasm-node",
+            json!({"name": "net", "image": command, "args": ["connect", controller_addr]}),
+            "Never",
+        ),
+    );
+    wait_pod(&controller, &agent, "net", "Succeeded", |p| {
+        phase(p) == "Succeeded"
+    });
+    controller
+        .edgectl(&["logs", "net"])
+        .success()
+        .stdout_has(&["connect: Permission denied"]);
 
     // A crash loop: exit 3 again and again, with backoff.
     apply(
