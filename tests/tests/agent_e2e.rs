@@ -578,6 +578,23 @@ fn pods_run_on_while_the_controller_is_down() {
     });
     let uid = pod["metadata"]["uid"].clone();
     assert_eq!(http_get(port, "/", 10).map(|(c, _)| c), Some(200));
+    // A failing pod, to see restarts happen (and be reported) while offline.
+    let command = push_example(&controller, "testdata-command", "testdata/command:v1");
+    apply(
+        &controller,
+        &wasm_pod(
+            "flaky",
+            "offline-node",
+            json!({"name": "flaky", "image": command, "args": ["exit", "1"]}),
+            "Always",
+        ),
+    );
+    let pod = wait_pod(&controller, &agent, "flaky", "a first restart", |p| {
+        container_status(p)["restartCount"].as_u64() >= Some(1)
+    });
+    let restarts_online = container_status(&pod)["restartCount"]
+        .as_u64()
+        .unwrap_or_default();
 
     // The controller goes away: the pod keeps serving, also across an agent restart.
     controller.stop();
@@ -608,6 +625,17 @@ fn pods_run_on_while_the_controller_is_down() {
     );
     assert_eq!(pod["metadata"]["uid"], uid);
     assert_eq!(http_get(port, "/", 10).map(|(c, _)| c), Some(200));
+    // The failing pod went on restarting offline, and that status reached the API.
+    wait_pod(&controller, &agent, "flaky", "restarts made offline", |p| {
+        container_status(p)["restartCount"].as_u64() > Some(restarts_online)
+    });
+    let pods = controller.edgectl(&["get", "pods", "-o", "json"]).success();
+    assert_eq!(
+        pods.json()["items"].as_array().map(Vec::len),
+        Some(2),
+        "no duplicate or orphaned pods\n{}",
+        pods.report()
+    );
 
     // Changes made meanwhile converge: a deleted pod stops, a new one starts.
     controller.edgectl(&["delete", "pod", "steady"]).success();
