@@ -214,7 +214,7 @@ async fn run(args: Args) -> Result<()> {
         args.data_dir.join("admin.conf").display()
     );
 
-    wait_for_signal().await;
+    edge_wire::host::shutdown_signal().await;
     tracing::info!("shutting down");
     shutdown.cancel();
     let _ = controllers.await;
@@ -325,20 +325,11 @@ fn node_id(data_dir: &Path) -> Result<u64> {
 
 fn socket_for_url(listen: SocketAddr) -> String {
     let ip = if listen.ip().is_unspecified() {
-        first_host_ip().unwrap_or(IpAddr::from([127, 0, 0, 1]))
+        edge_wire::host::first_ipv4().unwrap_or(IpAddr::from([127, 0, 0, 1]))
     } else {
         listen.ip()
     };
     SocketAddr::new(ip, listen.port()).to_string()
-}
-
-fn first_host_ip() -> Option<IpAddr> {
-    if_addrs::get_if_addrs()
-        .ok()?
-        .into_iter()
-        .filter(|i| !i.is_loopback())
-        .map(|i| i.ip())
-        .find(IpAddr::is_ipv4)
 }
 
 /// Names and addresses the serving certificate must cover.
@@ -378,18 +369,4 @@ fn hostname() -> String {
         .ok()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "controller".to_string())
-}
-
-async fn wait_for_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
 }

@@ -149,7 +149,7 @@ async fn run(args: Args) -> Result<()> {
         wasm_request_timeout: args.wasm_request_timeout,
     };
     let agent = Agent::start(settings, Arc::new(credentials)).await?;
-    wait_for_signal().await;
+    edge_wire::host::shutdown_signal().await;
     tracing::info!("shutting down");
     agent.shutdown().await;
     Ok(())
@@ -162,18 +162,4 @@ fn hostname() -> String {
         .map(|name| name.trim().to_ascii_lowercase())
         .filter(|name| !name.is_empty())
         .unwrap_or_else(|| "edge-node".to_owned())
-}
-
-async fn wait_for_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
 }

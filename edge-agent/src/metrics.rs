@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use edge_wire::link::{ContainerUsage, PodUsage};
 use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
@@ -91,34 +92,20 @@ pub fn render(supervisor: &Supervisor, board: &StatusBoard) -> String {
         }
     }
     let node = supervisor.node_status();
-    let _ = writeln!(
-        out,
-        "# HELP edgeplane_agent_container_memory_bytes Linear memory of each running container."
+    container_gauge(
+        &mut out,
+        "edgeplane_agent_container_memory_bytes",
+        "Linear memory of each running container.",
+        &node.pod_usage,
+        |c| c.memory_bytes,
     );
-    let _ = writeln!(out, "# TYPE edgeplane_agent_container_memory_bytes gauge");
-    for pod in &node.pod_usage {
-        for c in &pod.containers {
-            let _ = writeln!(
-                out,
-                "edgeplane_agent_container_memory_bytes{{namespace=\"{}\",pod=\"{}\",container=\"{}\"}} {}",
-                pod.namespace, pod.name, c.name, c.memory_bytes
-            );
-        }
-    }
-    let _ = writeln!(
-        out,
-        "# HELP edgeplane_agent_container_cpu_millicores CPU use of each running container."
+    container_gauge(
+        &mut out,
+        "edgeplane_agent_container_cpu_millicores",
+        "CPU use of each running container.",
+        &node.pod_usage,
+        |c| c.cpu_millis,
     );
-    let _ = writeln!(out, "# TYPE edgeplane_agent_container_cpu_millicores gauge");
-    for pod in &node.pod_usage {
-        for c in &pod.containers {
-            let _ = writeln!(
-                out,
-                "edgeplane_agent_container_cpu_millicores{{namespace=\"{}\",pod=\"{}\",container=\"{}\"}} {}",
-                pod.namespace, pod.name, c.name, c.cpu_millis
-            );
-        }
-    }
     let _ = writeln!(
         out,
         "# HELP edgeplane_agent_node_memory_used_bytes Memory in use on the node."
@@ -130,4 +117,28 @@ pub fn render(supervisor: &Supervisor, board: &StatusBoard) -> String {
         node.memory_used_bytes
     );
     out
+}
+
+/// One gauge with a sample per running container.
+fn container_gauge(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    pods: &[PodUsage],
+    value: impl Fn(&ContainerUsage) -> u64,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} gauge");
+    for pod in pods {
+        for c in &pod.containers {
+            let _ = writeln!(
+                out,
+                "{name}{{namespace=\"{}\",pod=\"{}\",container=\"{}\"}} {}",
+                pod.namespace,
+                pod.name,
+                c.name,
+                value(c)
+            );
+        }
+    }
 }

@@ -47,7 +47,7 @@ pub fn collect(settings: &NodeSettings) -> NodeInfo {
         ..capacity
     };
     let mut addresses = Vec::new();
-    if let Some(ip) = settings.node_ip.or_else(first_address) {
+    if let Some(ip) = settings.node_ip.or_else(edge_wire::host::first_ipv4) {
         addresses.push(("InternalIP".to_owned(), ip.to_string()));
     }
     addresses.push(("Hostname".to_owned(), settings.hostname.clone()));
@@ -105,16 +105,6 @@ fn read_trimmed(path: &str) -> Option<String> {
     std::fs::read_to_string(path)
         .ok()
         .map(|s| s.trim().to_owned())
-}
-
-/// The first non-loopback address of the host, for `InternalIP`.
-fn first_address() -> Option<IpAddr> {
-    if_addrs::get_if_addrs()
-        .ok()?
-        .into_iter()
-        .filter(|i| !i.is_loopback())
-        .map(|i| i.ip())
-        .find(IpAddr::is_ipv4)
 }
 
 /// Size of the filesystem holding `dir`, in bytes (0 when it cannot be read).

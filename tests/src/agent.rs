@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::binaries::binary;
-use crate::command::{Run, log_tail, run};
+use crate::command::{Run, log_tail, run, stop_gracefully};
 use crate::controller::{Controller, free_port};
 use crate::poll;
 
@@ -199,35 +199,10 @@ impl Agent {
 
     /// SIGTERM, then waits for a clean exit.
     pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        loop {
-            match child.try_wait() {
-                Ok(Some(status)) => {
-                    assert!(
-                        status.success(),
-                        "edge-agent exited with {status} after SIGTERM\n--- log tail ---\n{}",
-                        self.log_tail(TAIL_LINES)
-                    );
-                    return;
-                }
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                _ => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!(
-                        "edge-agent did not exit within {STOP_TIMEOUT:?} of SIGTERM\n--- log tail ---\n{}",
-                        self.log_tail(TAIL_LINES)
-                    );
-                }
-            }
+        if let Some(child) = self.child.take() {
+            stop_gracefully(child, "edge-agent", STOP_TIMEOUT, || {
+                self.log_tail(TAIL_LINES)
+            });
         }
     }
 

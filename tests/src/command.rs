@@ -198,3 +198,43 @@ pub fn log_tail(path: &Path, lines: usize) -> String {
         Err(err) => format!("(cannot read {}: {err})", path.display()),
     }
 }
+
+/// SIGTERM to `child`, then waits up to `timeout` for a clean exit. A process that exits with
+/// an error or hangs fails the test, with `log_tail()` in the message; a hung one is killed.
+pub fn stop_gracefully(
+    mut child: std::process::Child,
+    what: &str,
+    timeout: Duration,
+    log_tail: impl Fn() -> String,
+) {
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert!(
+        matches!(term, Ok(status) if status.success()),
+        "cannot send SIGTERM to {what} ({}): {term:?}",
+        child.id()
+    );
+    let deadline = Instant::now() + timeout;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => {
+                assert!(
+                    status.success(),
+                    "{what} exited with {status} after SIGTERM\n--- log tail ---\n{}",
+                    log_tail()
+                );
+                return;
+            }
+            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(50)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "{what} did not exit within {timeout:?} of SIGTERM\n--- log tail ---\n{}",
+                    log_tail()
+                );
+            }
+        }
+    }
+}

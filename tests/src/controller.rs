@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::binaries::{binary, kubectl_binary};
-use crate::command::{Run, log_tail, run};
+use crate::command::{Run, log_tail, run, stop_gracefully};
 use crate::https::{ClientAuth, HttpReply, KubeconfigCredentials, curl};
 
 /// How long a controller may take to become ready.
@@ -161,40 +161,10 @@ impl Controller {
     /// SIGTERM, then waits for a clean exit; a controller that hangs or fails to exit cleanly
     /// fails the test.
     pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        let term = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
-        assert!(
-            matches!(term, Ok(status) if status.success()),
-            "cannot send SIGTERM to {}: {term:?}",
-            child.id()
-        );
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        loop {
-            match child.try_wait() {
-                Ok(Some(status)) => {
-                    assert!(
-                        status.success(),
-                        "edge-controller exited with {status} after SIGTERM\n--- log tail ---\n{}",
-                        self.log_tail(TAIL_LINES)
-                    );
-                    return;
-                }
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                _ => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!(
-                        "edge-controller did not exit within {STOP_TIMEOUT:?} of SIGTERM\n--- log tail ---\n{}",
-                        self.log_tail(TAIL_LINES)
-                    );
-                }
-            }
+        if let Some(child) = self.child.take() {
+            stop_gracefully(child, "edge-controller", STOP_TIMEOUT, || {
+                self.log_tail(TAIL_LINES)
+            });
         }
     }
 

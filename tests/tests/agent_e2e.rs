@@ -74,6 +74,14 @@ fn wait_pod(
     }
 }
 
+fn unreachable_tainted(node: &Value) -> bool {
+    node["spec"]["taints"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|t| t["key"] == "node.kubernetes.io/unreachable")
+}
+
 fn phase(pod: &Value) -> &str {
     pod["status"]["phase"].as_str().unwrap_or("")
 }
@@ -257,11 +265,7 @@ fn join_ready_unknown_and_every_bad_join() {
             .edgectl(&["get", "node", "edge-b", "-o", "json"])
             .success()
             .json();
-        let tainted = node["spec"]["taints"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|t| t["key"] == "node.kubernetes.io/unreachable");
+        let tainted = unreachable_tainted(&node);
         (node_ready(&node) == "Unknown" && tainted).then_some(node)
     });
     assert!(
@@ -279,11 +283,7 @@ fn join_ready_unknown_and_every_bad_join() {
             .edgectl(&["get", "node", b.name(), "-o", "json"])
             .success()
             .json();
-        let tainted = node["spec"]["taints"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|t| t["key"] == "node.kubernetes.io/unreachable");
+        let tainted = unreachable_tainted(&node);
         (!tainted && node_ready(&node) == "True").then_some(())
     });
     assert!(
