@@ -541,6 +541,46 @@ fn wasm_pods_serve_log_crash_oom_spin_and_probe() {
     });
     assert_eq!(container_status(&pod)["restartCount"], 0, "{pod:#}");
 
+    // A failing liveness probe restarts the container; once it passes again, it stays up.
+    let live_dir = tmp.path().join("live");
+    std::fs::create_dir_all(&live_dir).unwrap_or_else(|e| panic!("mkdir: {e}"));
+    let mut pod = wasm_pod(
+        "lively",
+        "wasm-node",
+        json!({"name": "lively", "image": http,
+               "ports": [{"containerPort": 8080}],
+               "volumeMounts": [{"name": "probe", "mountPath": "/probe"}],
+               "livenessProbe": {"httpGet": {"path": "/ready", "port": 8080},
+                                  "periodSeconds": 1, "failureThreshold": 2}}),
+        "Always",
+    );
+    pod["spec"]["volumes"] = json!([{"name": "probe",
+        "hostPath": {"path": live_dir.display().to_string(), "type": "Directory"}}]);
+    apply(&controller, &pod);
+    wait_pod(&controller, &agent, "lively", "Running", |p| {
+        phase(p) == "Running"
+    });
+    std::fs::write(live_dir.join("fail"), b"").unwrap_or_else(|e| panic!("write: {e}"));
+    wait_pod(
+        &controller,
+        &agent,
+        "lively",
+        "restarted by liveness",
+        |p| container_status(p)["restartCount"].as_u64() >= Some(1),
+    );
+    std::fs::remove_file(live_dir.join("fail")).unwrap_or_else(|e| panic!("rm: {e}"));
+    let pod = wait_pod(&controller, &agent, "lively", "running again", |p| {
+        container_status(p)["state"]["running"].is_object() && condition(p, "Ready") == "True"
+    });
+    let restarts = container_status(&pod)["restartCount"].clone();
+    std::thread::sleep(Duration::from_secs(4));
+    let pod = get_pod(&controller, "lively").unwrap_or_default();
+    assert_eq!(
+        container_status(&pod)["restartCount"],
+        restarts,
+        "no more restarts once the probe passes: {pod:#}"
+    );
+
     // Deleting a pod stops it and frees its hostPort.
     controller.edgectl(&["delete", "pod", "hello"]).success();
     let gone = poll(WAIT, || {
