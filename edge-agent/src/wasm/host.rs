@@ -17,6 +17,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpVi
 
 use super::keyvalue::KvStore;
 use super::limits::{CpuAccount, MemoryAccount, SliceClock, StoreLimiter, on_epoch_tick};
+use super::runtime::{TickerShared, TickingGuard};
 use super::stdio::LogOutput;
 use super::{Preopen, Usage, WasmError};
 use crate::logs::{ContainerLog, LogStream};
@@ -24,6 +25,7 @@ use crate::logs::{ContainerLog, LogStream};
 /// What every store of one container is built from.
 pub(crate) struct ContainerEnv {
     pub(crate) engine: Engine,
+    ticking: Arc<TickerShared>,
     pub(crate) log: ContainerLog,
     argv: Vec<String>,
     env: Vec<(String, String)>,
@@ -53,9 +55,15 @@ pub(crate) struct EnvParts {
 }
 
 impl ContainerEnv {
-    pub(crate) fn new(engine: Engine, log: ContainerLog, parts: EnvParts) -> Self {
+    pub(crate) fn new(
+        engine: Engine,
+        ticking: Arc<TickerShared>,
+        log: ContainerLog,
+        parts: EnvParts,
+    ) -> Self {
         ContainerEnv {
             engine,
+            ticking,
             log,
             argv: parts.argv,
             env: parts.env,
@@ -109,6 +117,7 @@ impl ContainerEnv {
             kv: self.kv.clone(),
             limiter: StoreLimiter::new(self.memory.clone()),
             _live: LiveInstance(self.live_instances.clone()),
+            _ticking: self.ticking.instance(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
@@ -148,6 +157,8 @@ pub(crate) struct HostState {
     pub(crate) kv: Arc<KvStore>,
     limiter: StoreLimiter,
     _live: LiveInstance,
+    /// Keeps the engine's epoch ticking while this store lives.
+    _ticking: TickingGuard,
 }
 
 impl WasiView for HostState {

@@ -2,8 +2,8 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -120,6 +120,8 @@ pub(crate) struct RuntimeInner {
     loaded: Mutex<HashMap<String, Weak<Loaded>>>,
     pub(crate) kv_stores: KvStores,
     request_timeout: Duration,
+    /// Instances register here so that the epoch ticks while they live.
+    pub(crate) ticking: Arc<TickerShared>,
     /// Held for its `Drop`, which stops the thread.
     _ticker: EpochTicker,
 }
@@ -176,6 +178,7 @@ impl WasmRuntime {
                 loaded: Mutex::default(),
                 kv_stores: KvStores::default(),
                 request_timeout: config.request_timeout,
+                ticking: ticker.shared.clone(),
                 _ticker: ticker,
             }),
         })
@@ -263,7 +266,12 @@ impl WasmRuntime {
             cpu_limit_millis: spec.cpu_limit_millis,
             request_timeout: self.inner.request_timeout,
         };
-        let env = Arc::new(ContainerEnv::new(self.inner.engine.clone(), log, parts));
+        let env = Arc::new(ContainerEnv::new(
+            self.inner.engine.clone(),
+            self.inner.ticking.clone(),
+            log,
+            parts,
+        ));
         RunningContainer::spawn(self.inner.clone(), component.linked(), env, listener)
     }
 
@@ -330,22 +338,61 @@ fn engine_error(e: wasmtime::Error) -> WasmError {
     WasmError::Engine(format!("{e:#}"))
 }
 
-/// A thread that advances the engine's epoch every [`EPOCH_TICK`] until dropped. A thread (not a
-/// task) so that ticks keep coming when every executor thread is busy running guests.
+/// A thread that advances the engine's epoch every [`EPOCH_TICK`] while some instance is alive,
+/// until dropped. A thread (not a task) so that ticks keep coming when every executor thread is
+/// busy running guests. With no instance alive (no pods, or HTTP services between requests) it
+/// sleeps, so an idle agent does not wake up a hundred times a second.
 struct EpochTicker {
-    stop: Arc<AtomicBool>,
+    shared: Arc<TickerShared>,
     thread: Option<JoinHandle<()>>,
+}
+
+/// What the ticker thread and the instances share.
+pub(crate) struct TickerShared {
+    live: AtomicUsize,
+    stop: AtomicBool,
+    thread: OnceLock<std::thread::Thread>,
+}
+
+impl TickerShared {
+    /// Marks one more instance alive (waking the ticker) until the guard drops.
+    pub(crate) fn instance(self: &Arc<Self>) -> TickingGuard {
+        if self.live.fetch_add(1, Ordering::AcqRel) == 0
+            && let Some(thread) = self.thread.get()
+        {
+            thread.unpark();
+        }
+        TickingGuard(self.clone())
+    }
+}
+
+/// Keeps the epoch ticking while it lives.
+pub(crate) struct TickingGuard(Arc<TickerShared>);
+
+impl Drop for TickingGuard {
+    fn drop(&mut self) {
+        self.0.live.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl EpochTicker {
     fn start(engine: Engine) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
+        let shared = Arc::new(TickerShared {
+            live: AtomicUsize::new(0),
+            stop: AtomicBool::new(false),
+            thread: OnceLock::new(),
+        });
         let thread = std::thread::Builder::new()
             .name("wasm-epoch".into())
             .spawn({
-                let stop = stop.clone();
+                let shared = shared.clone();
                 move || {
-                    while !stop.load(Ordering::Relaxed) {
+                    while !shared.stop.load(Ordering::Acquire) {
+                        if shared.live.load(Ordering::Acquire) == 0 {
+                            // An unpark between the check and here makes this return at once.
+                            std::thread::park();
+                            continue;
+                        }
                         std::thread::sleep(EPOCH_TICK);
                         engine.increment_epoch();
                     }
@@ -353,14 +400,18 @@ impl EpochTicker {
             })
             .map_err(|e| tracing::error!(error = %e, "wasm: cannot start the epoch ticker"))
             .ok();
-        EpochTicker { stop, thread }
+        if let Some(thread) = &thread {
+            let _ = shared.thread.set(thread.thread().clone());
+        }
+        EpochTicker { shared, thread }
     }
 }
 
 impl Drop for EpochTicker {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.shared.stop.store(true, Ordering::Release);
         if let Some(thread) = self.thread.take() {
+            thread.thread().unpark();
             let _ = thread.join();
         }
     }
