@@ -110,6 +110,9 @@ pub enum Command {
     Kubeconfig(cmd::kubeconfig::KubeconfigCommand),
     /// Publish a Wasm component to an OCI registry (the controller's built-in one, or any other).
     Push(cmd::push::PushArgs),
+    /// Display resource (CPU/memory) usage of nodes or pods.
+    #[command(subcommand)]
+    Top(cmd::top::TopCommand),
 }
 
 #[cfg(test)]

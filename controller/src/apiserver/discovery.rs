@@ -360,10 +360,16 @@ fn aggregated_resource(info: &'static ResourceInfo) -> ApiResourceDiscovery {
 // ---------------------------------------------------------------------------------------------
 // What both forms are built from
 
-/// The resources of one group version, in table order.
-fn resources_of(group: &str, version: &str) -> Vec<&'static ResourceInfo> {
+/// Every resource discovery lists: the stored ones, then the computed resource metrics.
+fn served() -> impl Iterator<Item = &'static ResourceInfo> {
     resource::all()
         .iter()
+        .chain(super::metrics_api::RESOURCES.iter())
+}
+
+/// The resources of one group version, in table order.
+fn resources_of(group: &str, version: &str) -> Vec<&'static ResourceInfo> {
+    served()
         .filter(|i| i.group == group && i.version == version)
         .collect()
 }
@@ -371,7 +377,7 @@ fn resources_of(group: &str, version: &str) -> Vec<&'static ResourceInfo> {
 /// The versions of one group, preferred (first in the table) first.
 fn versions_of(group: &str) -> Vec<&'static str> {
     let mut versions = Vec::new();
-    for info in resource::all().iter().filter(|i| i.group == group) {
+    for info in served().filter(|i| i.group == group) {
         if !versions.contains(&info.version) {
             versions.push(info.version);
         }
@@ -381,8 +387,7 @@ fn versions_of(group: &str) -> Vec<&'static str> {
 
 /// The API groups other than core, with their versions.
 fn groups() -> BTreeMap<&'static str, Vec<&'static str>> {
-    resource::all()
-        .iter()
+    served()
         .filter(|i| !i.group.is_empty())
         .map(|i| (i.group, versions_of(i.group)))
         .collect()

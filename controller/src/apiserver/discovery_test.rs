@@ -232,7 +232,8 @@ async fn apis_serves_every_named_group_aggregated() {
             "batch",
             "coordination.k8s.io",
             "discovery.k8s.io",
-            "events.k8s.io"
+            "events.k8s.io",
+            "metrics.k8s.io"
         ]
     );
     assert_eq!(
@@ -403,7 +404,8 @@ async fn aggregated_and_legacy_documents_agree() {
         .iter()
         .map(|i| usize::from(i.has_status) + usize::from(i.has_scale))
         .sum();
-    assert_eq!(checked, resource::all().len() + subresources);
+    let metrics = crate::apiserver::metrics_api::RESOURCES.len();
+    assert_eq!(checked, resource::all().len() + metrics + subresources);
 }
 
 #[test]

@@ -2,8 +2,9 @@
 //!
 //! Every request is authenticated (client certificate, or a bootstrap token for joining), then
 //! routed: `/api` and `/apis` to [`http::handle`], `/internal/raft` to the store's peer RPCs
-//! (controllers only), `/internal/v1` to join, backup and credential endpoints, `/v2` to the
-//! built-in OCI registry (`crate::registry`, which answers anonymous callers itself in the
+//! (controllers only), `/apis/metrics.k8s.io/v1beta1` to [`metrics_api`] (what `kubectl top`
+//! reads), `/internal/v1` to join, backup and credential endpoints, `/v2` to the built-in OCI
+//! registry (`crate::registry`, which answers anonymous callers itself in the
 //! distribution error format and streams its bodies past the body limit below).
 
 pub mod api;
@@ -14,6 +15,7 @@ pub mod error;
 pub mod http;
 pub mod internal;
 pub mod metrics;
+pub mod metrics_api;
 pub mod node_scope;
 pub mod openapi;
 pub mod pod_stream;
@@ -81,6 +83,10 @@ pub fn router(server: Arc<ApiServer>) -> Router {
             any(pod_stream::port_forward),
         )
         .route("/api/{*rest}", any(http::handle))
+        .route(
+            "/apis/metrics.k8s.io/v1beta1/{*rest}",
+            any(metrics_api::handle),
+        )
         .route("/apis/{*rest}", any(http::handle))
         .route("/metrics", get(metrics_text))
         .route("/openapi/v3", get(openapi::root))

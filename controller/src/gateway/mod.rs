@@ -14,6 +14,7 @@ pub mod pod_status;
 pub mod run_spec;
 mod session;
 mod status_writer;
+pub mod usage;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -68,8 +69,10 @@ pub struct AgentGateway {
     desired: DesiredState,
     sessions: Mutex<HashMap<String, (u64, quinn::Connection)>>,
     next_session: AtomicU64,
-    /// When each node's status was last written, and the last reported usage (for `top`).
+    /// When each node's status was last written, and the last report (for its conditions).
     node_status: Mutex<HashMap<String, (Instant, NodeStatusReport)>>,
+    /// The latest usage of each connected node, for `top`.
+    usage: usage::UsageBoard,
 }
 
 impl AgentGateway {
@@ -82,6 +85,7 @@ impl AgentGateway {
             sessions: Mutex::new(HashMap::new()),
             next_session: AtomicU64::new(1),
             node_status: Mutex::new(HashMap::new()),
+            usage: usage::UsageBoard::default(),
         })
     }
 
@@ -123,11 +127,9 @@ impl AgentGateway {
         lock(&self.sessions).get(node).map(|(_, conn)| conn.clone())
     }
 
-    /// The last usage `node` reported, for `top`.
-    pub fn node_usage(&self, node: &str) -> Option<NodeStatusReport> {
-        lock(&self.node_status)
-            .get(node)
-            .map(|(_, report)| report.clone())
+    /// The latest usage of the nodes connected to this controller, for `top`.
+    pub fn usage(&self) -> &usage::UsageBoard {
+        &self.usage
     }
 
     async fn accept(self: Arc<Self>, incoming: quinn::Incoming, shutdown: CancellationToken) {
@@ -174,6 +176,8 @@ impl AgentGateway {
         id
     }
 
+    /// Ends session `id` of `node`, and forgets the node's usage, unless a newer session of the
+    /// node replaced it.
     fn detach(&self, node: &str, id: u64) {
         let mut sessions = lock(&self.sessions);
         if sessions
@@ -181,6 +185,7 @@ impl AgentGateway {
             .is_some_and(|(current, _)| *current == id)
         {
             sessions.remove(node);
+            self.usage.forget(node);
         }
     }
 
@@ -265,6 +270,7 @@ impl AgentGateway {
     /// A heartbeat: renews the lease, and writes the node's status when it changed or has not
     /// been written for a while.
     async fn heartbeat(&self, node: &str, report: NodeStatusReport) -> Result<(), String> {
+        self.usage.record(node, &report, self.options.heartbeat);
         self.renew_lease(node).await?;
         let due = {
             let mut status = lock(&self.node_status);

@@ -36,6 +36,11 @@ use crate::wasm::{RunningContainer, WasmRuntime};
 const INPUT_QUEUE: usize = 8;
 /// Events from the worker's own tasks (exits, probe results).
 const EVENT_QUEUE: usize = 64;
+/// How often a worker samples its containers' CPU and memory (reported with heartbeats for
+/// `top`); the controller's metrics API states the same window.
+const USAGE_SAMPLE: Duration = Duration::from_secs(10);
+/// The first CPU window of a container that just started, so that `top` shows it promptly.
+const FIRST_USAGE_SAMPLE: Duration = Duration::from_secs(2);
 
 /// What every worker shares.
 pub struct WorkerContext {
@@ -157,7 +162,7 @@ impl Worker {
         let (events_tx, mut events) = mpsc::channel::<PodEvent>(EVENT_QUEUE);
         let (started_tx, mut started) = mpsc::channel::<Started>(EVENT_QUEUE);
         self.execute(&lifecycle, actions, &events_tx, &started_tx);
-        let mut usage_tick = tokio::time::interval(Duration::from_secs(10));
+        let mut usage_tick = tokio::time::interval(USAGE_SAMPLE);
         loop {
             let wake = lifecycle.next_wakeup_ms();
             let sleep = async {
@@ -207,6 +212,10 @@ impl Worker {
                             }
                         }
                         self.running.insert(name.clone(), Slot { container: container.clone(), probes: None, host_ports, cpu_sample: None });
+                        // Report the new container's memory at once, and its CPU after a short
+                        // first window, rather than only at the next regular sample.
+                        self.record_usage();
+                        usage_tick.reset_after(FIRST_USAGE_SAMPLE);
                         if let Some(grace) = grace {
                             tokio::spawn(async move { container.stop(Duration::from_secs(grace)).await; });
                         }

@@ -20,6 +20,7 @@ mod push_client;
 mod push_reference;
 pub mod scale;
 pub mod token;
+pub mod top;
 pub mod watch;
 
 use std::fmt;
@@ -148,6 +149,7 @@ async fn dispatch(session: &mut Session, command: Command) -> Result<()> {
         Command::Token(command) => token::run(session, command).await,
         Command::Backup(command) => backup::run(session, command).await,
         Command::Kubeconfig(command) => kubeconfig::run(session, command).await,
+        Command::Top(command) => top::run(session, command).await,
         Command::Config(_) | Command::Version(_) | Command::Push(_) => unreachable_verb(),
     }
 }
