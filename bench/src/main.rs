@@ -1,9 +1,11 @@
-//! edge-bench: control-plane benchmarks (store throughput vs etcd, API latency, idle footprint).
+//! edge-bench: control-plane benchmarks (store throughput vs etcd, API latency, idle footprint)
+//! and edge-agent benchmarks (Wasm pod start, HTTP serving vs `wasmtime serve`, footprint).
 //!
 //! Every subcommand starts its own processes on 127.0.0.1 in a fresh directory under
 //! `--work-dir`, kills them by PID when done (also on Ctrl-C), and prints a markdown table on
 //! stdout; progress goes to stderr. Each phase is time-limited.
 
+mod agent;
 mod load;
 mod procs;
 
@@ -22,7 +24,7 @@ use procs::{Creds, EdgeCluster, http_client, start_edge, start_etcd};
 #[derive(Parser)]
 #[command(about = "Edgeplane control-plane benchmarks")]
 struct Args {
-    /// Directory holding edge-controller and edgectl.
+    /// Directory holding edge-controller, edgectl and edge-agent.
     #[arg(long, default_value = "target/release", global = true)]
     bin_dir: PathBuf,
     /// Parent of the per-run scratch directory (must be a real disk, not tmpfs, for fsync to mean anything).
@@ -80,6 +82,47 @@ enum Cmd {
         #[arg(long, default_value_t = 60)]
         window: u64,
     },
+    /// Edge agent: Wasm pod start latency, HTTP requests/s next to `wasmtime serve`, idle RSS
+    /// (no pods and per idle pod) and idle disk writes; one controller and one agent.
+    Agent {
+        /// The hello-http component.
+        #[arg(
+            long,
+            default_value = "target/wasm-examples/wasm32-wasip2/release/hello-http.wasm"
+        )]
+        wasm: PathBuf,
+        /// The wasmtime CLI for the `wasmtime serve` rows.
+        #[arg(long, default_value = "target/bench-tools/bin/wasmtime")]
+        wasmtime: PathBuf,
+        /// Leave out the `wasmtime serve` rows.
+        #[arg(long)]
+        no_wasmtime: bool,
+        /// Pods per start-latency row.
+        #[arg(long, default_value_t = 200)]
+        pods: usize,
+        /// Creates per second of each start-latency row; 0 creates one pod at a time, each
+        /// after the previous one was seen Running.
+        #[arg(long, value_delimiter = ',', default_value = "0,20")]
+        start_rates: Vec<u64>,
+        /// Idle service pods for the RSS-per-pod reading.
+        #[arg(long, default_value_t = 10)]
+        idle_pods: usize,
+        /// Seconds to settle before each RSS reading.
+        #[arg(long, default_value_t = 15)]
+        settle: u64,
+        /// Seconds of the idle disk-write window.
+        #[arg(long, default_value_t = 60)]
+        window: u64,
+        /// Keep-alive connections of the HTTP load rows.
+        #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
+        connections: Vec<usize>,
+        /// Measured seconds per HTTP load row.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Unrecorded seconds before each HTTP load row.
+        #[arg(long, default_value_t = 2)]
+        warmup: u64,
+    },
 }
 
 #[tokio::main]
@@ -127,6 +170,38 @@ async fn main() -> Result<()> {
             )
             .await
             .context("idle benchmark hit its time limit")?,
+            Cmd::Agent {
+                wasm,
+                wasmtime,
+                no_wasmtime,
+                pods,
+                start_rates,
+                idle_pods,
+                settle,
+                window,
+                connections,
+                seconds,
+                warmup,
+            } => {
+                let args = agent::AgentArgs {
+                    wasm: wasm.clone(),
+                    wasmtime: (!no_wasmtime).then(|| wasmtime.clone()),
+                    pods: *pods,
+                    start_rates: start_rates.clone(),
+                    idle_pods: *idle_pods,
+                    settle: *settle,
+                    window: *window,
+                    connections: connections.clone(),
+                    load_seconds: *seconds,
+                    warmup: *warmup,
+                };
+                tokio::time::timeout(
+                    Duration::from_secs(1200),
+                    agent::agent_bench(&bin, &work, &args),
+                )
+                .await
+                .context("agent benchmark hit its 20 min limit")?
+            }
         }
     };
     let result = tokio::select! {

@@ -1,4 +1,4 @@
-//! Child processes (controllers, etcd) on loopback, killed by PID when dropped.
+//! Child processes (controllers, edge agents, etcd, `wasmtime serve`) on loopback, killed by PID when dropped.
 
 use std::fs::File;
 use std::net::TcpListener;
@@ -319,4 +319,75 @@ pub async fn start_etcd(etcd: &Path, work: &Path, n: usize, tag: &str) -> Result
         .await?;
     }
     Ok(EtcdCluster { nodes, urls })
+}
+
+/// A joined `edge-agent` process and where it keeps its state.
+pub struct EdgeAgent {
+    pub proc: Proc,
+    pub data_dir: PathBuf,
+}
+
+/// Joins an `edge-agent` named `name` to the single controller of `cluster` with a fresh
+/// bootstrap token (`edgectl token create --print-join-command`), as an operator would.
+/// `extra` are more agent flags. Returns once the process runs; the caller waits for Ready.
+pub fn start_agent(
+    bin: &Path,
+    work: &Path,
+    cluster: &EdgeCluster,
+    name: &str,
+    extra: &[String],
+) -> Result<EdgeAgent> {
+    let kubeconfig = cluster.data_dirs[0].join("admin.conf");
+    let out = Command::new(bin.join("edgectl"))
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args(["token", "create", "--print-join-command"])
+        .output()
+        .context("running edgectl token create --print-join-command")?;
+    if !out.status.success() {
+        bail!(
+            "edgectl token create failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let line = String::from_utf8(out.stdout)?;
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let after = |flag: &str| -> Result<String> {
+        words
+            .iter()
+            .position(|w| *w == flag)
+            .and_then(|i| words.get(i + 1))
+            .map(|w| (*w).to_owned())
+            .with_context(|| format!("no {flag} in the join command {line:?}"))
+    };
+    let server = cluster.urls[0]
+        .strip_prefix("https://")
+        .context("controller URL is not https")?
+        .to_owned();
+    let data_dir = work.join(format!("agent-{name}"));
+    let metrics_port = free_port()?;
+    let mut args = vec![
+        "--server".to_owned(),
+        server,
+        "--token".to_owned(),
+        after("--token")?,
+        "--ca-cert-hash".to_owned(),
+        after("--ca-cert-hash")?,
+        "--name".to_owned(),
+        name.to_owned(),
+        "--data-dir".to_owned(),
+        data_dir.display().to_string(),
+        "--node-ip".to_owned(),
+        "127.0.0.1".to_owned(),
+        "--metrics-addr".to_owned(),
+        format!("127.0.0.1:{metrics_port}"),
+    ];
+    args.extend(extra.iter().cloned());
+    let proc = Proc::spawn(
+        &format!("edge-agent {name}"),
+        &bin.join("edge-agent"),
+        &args,
+        work.join(format!("agent-{name}.log")),
+    )?;
+    Ok(EdgeAgent { proc, data_dir })
 }
