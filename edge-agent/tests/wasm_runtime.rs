@@ -258,3 +258,26 @@ async fn a_proxy_needs_an_address_and_a_free_port() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn only_components_importing_keyvalue_get_a_database() -> anyhow::Result<()> {
+    let pod = Pod::new()?;
+    let spec = pod.spec("hello");
+    let kv_file = spec.kv_dir.join("keyvalue.redb");
+    let loaded = load("hello-http").await?;
+    let mut spec = spec;
+    spec.listen = Some("127.0.0.1:0".parse()?);
+    let container = runtime().start(&loaded, spec, pod.log("hello", 0)?).await?;
+    assert!(!kv_file.exists(), "hello-http does not use keyvalue");
+    drop(container);
+
+    let mut spec = pod.spec("sensor");
+    spec.env = vec![("READINGS".into(), "1".into())];
+    let kv_file = spec.kv_dir.join("keyvalue.redb");
+    assert_eq!(
+        run_to_end(&pod, "sensor-job", spec, 0).await?,
+        ExitReason::Exited(0)
+    );
+    assert!(kv_file.exists(), "sensor-job keeps its readings");
+    Ok(())
+}

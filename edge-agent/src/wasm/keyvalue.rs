@@ -208,10 +208,16 @@ async fn blocking<R: Send + 'static>(
 /// The host side of `wasi:keyvalue` for one store.
 pub(crate) struct KvView<'a> {
     pub(crate) table: &'a mut ResourceTable,
-    pub(crate) store: &'a Arc<KvStore>,
+    /// `None` for a component that does not import `wasi:keyvalue` (never called then).
+    pub(crate) store: Option<&'a Arc<KvStore>>,
 }
 
 impl KvView<'_> {
+    fn store(&self) -> Result<&Arc<KvStore>, KvError> {
+        self.store
+            .ok_or_else(|| KvError("this container has no keyvalue store".to_owned()))
+    }
+
     fn bucket(&self, bucket: &Resource<Bucket>) -> Result<String, KvError> {
         Ok(self.table.get(bucket).map_err(table_error)?.table.clone())
     }
@@ -230,7 +236,7 @@ impl store::Host for KvView<'_> {
 
 impl store::HostBucket for KvView<'_> {
     fn get(&mut self, bucket: Resource<Bucket>, key: String) -> Result<Option<Vec<u8>>, KvError> {
-        self.store.get(&self.bucket(&bucket)?, &key)
+        self.store()?.get(&self.bucket(&bucket)?, &key)
     }
 
     async fn set(
@@ -240,7 +246,7 @@ impl store::HostBucket for KvView<'_> {
         value: Vec<u8>,
     ) -> Result<(), KvError> {
         let table = self.bucket(&bucket)?;
-        blocking(self.store, move |store| {
+        blocking(self.store()?, move |store| {
             store.write(&table, |t| {
                 t.insert(key.as_str(), value.as_slice())?;
                 Ok(())
@@ -251,7 +257,7 @@ impl store::HostBucket for KvView<'_> {
 
     async fn delete(&mut self, bucket: Resource<Bucket>, key: String) -> Result<(), KvError> {
         let table = self.bucket(&bucket)?;
-        blocking(self.store, move |store| {
+        blocking(self.store()?, move |store| {
             store.write(&table, |t| {
                 t.remove(key.as_str())?;
                 Ok(())
@@ -261,7 +267,7 @@ impl store::HostBucket for KvView<'_> {
     }
 
     fn exists(&mut self, bucket: Resource<Bucket>, key: String) -> Result<bool, KvError> {
-        Ok(self.store.get(&self.bucket(&bucket)?, &key)?.is_some())
+        Ok(self.store()?.get(&self.bucket(&bucket)?, &key)?.is_some())
     }
 
     fn list_keys(
@@ -270,7 +276,7 @@ impl store::HostBucket for KvView<'_> {
         cursor: Option<u64>,
     ) -> Result<store::KeyResponse, KvError> {
         let (keys, cursor) = self
-            .store
+            .store()?
             .list_keys(&self.bucket(&bucket)?, cursor.unwrap_or(0))?;
         Ok(store::KeyResponse { keys, cursor })
     }
@@ -289,7 +295,7 @@ impl atomics::Host for KvView<'_> {
         delta: u64,
     ) -> Result<u64, KvError> {
         let table = self.bucket(&bucket)?;
-        blocking(self.store, move |store| {
+        blocking(self.store()?, move |store| {
             store.increment(&table, &key, delta)
         })
         .await
@@ -302,7 +308,7 @@ impl batch::Host for KvView<'_> {
         bucket: Resource<Bucket>,
         keys: Vec<String>,
     ) -> Result<Vec<Option<KeyValue>>, KvError> {
-        self.store.get_many(&self.bucket(&bucket)?, keys)
+        self.store()?.get_many(&self.bucket(&bucket)?, keys)
     }
 
     async fn set_many(
@@ -311,7 +317,7 @@ impl batch::Host for KvView<'_> {
         key_values: Vec<(String, Vec<u8>)>,
     ) -> Result<(), KvError> {
         let table = self.bucket(&bucket)?;
-        blocking(self.store, move |store| {
+        blocking(self.store()?, move |store| {
             store.write(&table, |t| {
                 for (key, value) in &key_values {
                     t.insert(key.as_str(), value.as_slice())?;
@@ -328,7 +334,7 @@ impl batch::Host for KvView<'_> {
         keys: Vec<String>,
     ) -> Result<(), KvError> {
         let table = self.bucket(&bucket)?;
-        blocking(self.store, move |store| {
+        blocking(self.store()?, move |store| {
             store.write(&table, |t| {
                 for key in &keys {
                     t.remove(key.as_str())?;

@@ -73,6 +73,9 @@ pub struct LoadedComponent {
 pub(crate) struct Loaded {
     digest: String,
     pub(crate) pre: LinkedComponent,
+    /// Whether the component imports `wasi:keyvalue`: only then is the pod's database opened
+    /// (a redb handle costs memory and its file a write).
+    uses_keyvalue: bool,
 }
 
 /// The pre-instantiated component for its shape: instantiating one costs microseconds.
@@ -164,7 +167,7 @@ impl WasmRuntime {
         .map_err(engine_error)?;
         keyvalue::add_to_linker(&mut linker, |state: &mut HostState| KvView {
             table: &mut state.table,
-            store: &state.kv,
+            store: state.kv.as_ref(),
         })
         .map_err(engine_error)?;
 
@@ -215,9 +218,14 @@ impl WasmRuntime {
                 ProxyPre::new(instance_pre).map_err(|e| WasmError::Link(format!("{e:#}")))?,
             ),
         };
+        let uses_keyvalue = component
+            .component_type()
+            .imports(engine)
+            .any(|(name, _)| name.starts_with("wasi:keyvalue/"));
         let loaded = Arc::new(Loaded {
             digest: digest.to_owned(),
             pre,
+            uses_keyvalue,
         });
         let mut map = self
             .inner
@@ -246,12 +254,17 @@ impl WasmRuntime {
             }
             ComponentShape::Command => None,
         };
-        let inner = self.inner.clone();
-        let kv_dir = spec.kv_dir.clone();
-        // Opening a database that was not closed cleanly (power loss) repairs it first.
-        let kv = tokio::task::spawn_blocking(move || inner.kv_stores.open(&kv_dir))
-            .await
-            .map_err(|e| WasmError::Engine(format!("keyvalue open task failed: {e}")))??;
+        let kv = if component.inner.uses_keyvalue {
+            let inner = self.inner.clone();
+            let kv_dir = spec.kv_dir.clone();
+            // Opening a database that was not closed cleanly (power loss) repairs it first.
+            let kv = tokio::task::spawn_blocking(move || inner.kv_stores.open(&kv_dir))
+                .await
+                .map_err(|e| WasmError::Engine(format!("keyvalue open task failed: {e}")))??;
+            Some(kv)
+        } else {
+            None
+        };
         let mut argv = Vec::with_capacity(spec.args.len() + 1);
         argv.push(spec.name);
         argv.extend(spec.args);
