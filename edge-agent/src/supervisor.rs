@@ -7,10 +7,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use edge_wire::link::{
-    self, LogRequest, NodeStatusReport, PodRunSpec, PodUsage, StreamReply, StreamRequest,
+    self, ContainerState, LogRequest, NodeStatusReport, PodRunSpec, PodUsage, StreamReply,
+    StreamRequest,
 };
 use futures::StreamExt;
 use futures::future::BoxFuture;
@@ -22,6 +23,9 @@ use crate::logs::{self, LogQuery};
 use crate::worker::{self, WorkerContext, WorkerHandle, WorkerInput};
 
 type Desired = Arc<BTreeMap<String, PodRunSpec>>;
+
+/// How long `logs -f` of an exited container waits for output still being written.
+const FOLLOW_DRAIN: Duration = Duration::from_millis(500);
 
 /// The pods of this node.
 pub struct Supervisor {
@@ -119,6 +123,25 @@ impl Supervisor {
         used
     }
 
+    /// Whether the container's last run has ended (it is not running and not being started).
+    fn container_exited(&self, pod_uid: &str, container: &str) -> bool {
+        let Some(status) = self.ctx.board.get(pod_uid) else {
+            return true;
+        };
+        status
+            .init_containers
+            .iter()
+            .chain(&status.containers)
+            .find(|c| c.name == container)
+            .is_some_and(|c| match &c.state {
+                ContainerState::Terminated { .. } => true,
+                ContainerState::Waiting { .. } => {
+                    matches!(c.last_state, Some(ContainerState::Terminated { .. }))
+                }
+                ContainerState::Running { .. } => false,
+            })
+    }
+
     async fn serve_logs(&self, request: LogRequest, mut send: quinn::SendStream) {
         let dir = self
             .ctx
@@ -144,9 +167,13 @@ impl Supervisor {
                 return;
             }
             loop {
+                // Like the kubelet, following ends once the container has exited and its last
+                // output has been read (no new line for a moment).
+                let exited = self.container_exited(&request.pod_uid, &request.container);
                 let line = tokio::select! {
                     line = lines.next() => line,
                     _ = send.stopped() => return,
+                    () = tokio::time::sleep(FOLLOW_DRAIN), if exited => break,
                 };
                 let Some(Ok(line)) = line else { break };
                 if !keep(&line) {

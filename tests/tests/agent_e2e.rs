@@ -428,6 +428,11 @@ fn wasm_pods_serve_log_crash_oom_spin_and_probe() {
             "volume write: Operation not permitted",
             "to stderr",
         ]);
+    // Following an exited container ends after its output, as with the kubelet.
+    controller
+        .edgectl(&["logs", "-f", "echo"])
+        .success()
+        .stdout_has(&["args: echo echo one two"]);
     controller
         .kubectl(&["logs", "echo", "--tail", "1"])
         .success()
