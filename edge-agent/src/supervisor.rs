@@ -90,7 +90,7 @@ impl Supervisor {
                 send(&managed.handle, WorkerInput::Forget);
             }
         }
-        // Statuses left from pods that went while the agent was stopped.
+        // Statuses and directories left from pods that went while the agent was stopped.
         for uid in self.ctx.board.uids() {
             if !desired.contains_key(&uid) && !workers.contains_key(&uid) {
                 self.ctx.board.remove(&uid);
@@ -98,6 +98,12 @@ impl Supervisor {
                     tracing::warn!(pod = %uid, "cannot forget the pod's status: {err}");
                 }
             }
+        }
+        let removed = worker::remove_leftover_pod_dirs(&self.ctx.pods_dir, |uid| {
+            desired.contains_key(uid) || workers.contains_key(uid)
+        });
+        if removed > 0 {
+            tracing::info!(pods = removed, "removed the data of pods that are gone");
         }
     }
 

@@ -637,6 +637,10 @@ fn pods_run_on_while_the_controller_is_down() {
     let pod = wait_pod(&controller, &agent, "flaky", "a first restart", |p| {
         container_status(p)["restartCount"].as_u64() >= Some(1)
     });
+    let flaky_uid = pod["metadata"]["uid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let restarts_online = container_status(&pod)["restartCount"]
         .as_u64()
         .unwrap_or_default();
@@ -686,4 +690,20 @@ fn pods_run_on_while_the_controller_is_down() {
     controller.edgectl(&["delete", "pod", "steady"]).success();
     let stopped = poll(WAIT, || http_get(port, "/", 2).is_none().then_some(()));
     assert!(stopped.is_some(), "the deleted pod still serves");
+
+    // A pod force-deleted while its agent is stopped leaves nothing behind on the node.
+    let flaky_dir = agent.data_dir().join("pods").join(&flaky_uid);
+    assert!(flaky_dir.is_dir(), "{} is missing", flaky_dir.display());
+    agent.stop();
+    controller
+        .edgectl(&["delete", "pod", "flaky", "--grace-period=0"])
+        .success();
+    agent.restart();
+    agent.wait_ready(&controller);
+    let cleaned = poll(WAIT, || (!flaky_dir.exists()).then_some(()));
+    assert!(
+        cleaned.is_some(),
+        "the force-deleted pod's data is still on the node\n{}",
+        agent.log_tail(40)
+    );
 }

@@ -340,17 +340,27 @@ async fn write_group(raft: &Raft<TypeConfig>, waiters: &ProposalWaiters, group: 
             let _ = reply.send(attempt());
         }
     };
-    let (id, applied) = waiters.register();
+    let (id, mut applied) = waiters.register();
     let written = tokio::time::timeout(COMMIT_TIMEOUT, async {
         let write = raft.client_write(Proposal { id, cmds });
         tokio::select! {
             biased;
-            Ok(results) = applied => Ok(results),
+            Ok(results) = &mut applied => Ok(results),
             written = write => written.map(|response| response.data),
         }
     })
     .await;
     waiters.forget(id);
+    // The state machine hands the results to whichever side waits for them: to `applied`, or
+    // (when nobody waits any more) back to openraft's response. Seen under load: the response
+    // won the race with the results already in `applied`; take them from there.
+    let written = match written {
+        Ok(Ok(data)) if data.len() != count => match applied.try_recv() {
+            Ok(results) => Ok(Ok(results)),
+            Err(_) => Ok(Ok(data)),
+        },
+        other => other,
+    };
     match written {
         Ok(Ok(data)) if data.len() == count => {
             for (reply, result) in replies.into_iter().zip(data) {

@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use containers::{FetchedImage, ImageSource};
 use ports::HostPortProxy;
+pub(crate) use volumes::remove_leftover_pod_dirs;
 
 use crate::local_state::LocalState;
 use crate::pod::{

@@ -131,9 +131,49 @@ pub(super) fn remove_pod_dir(ctx: &WorkerContext, uid: &str) {
     }
 }
 
+/// Removes the directories under `pods_dir` of pods that are neither desired nor have a worker
+/// (pods deleted while the agent was stopped, or left by a crash); returns how many went.
+pub(crate) fn remove_leftover_pod_dirs(pods_dir: &Path, keep: impl Fn(&str) -> bool) -> usize {
+    let Ok(entries) = std::fs::read_dir(pods_dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(uid) = name.to_str() else { continue };
+        if keep(uid) || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        match std::fs::remove_dir_all(entry.path()) {
+            Ok(()) => removed += 1,
+            Err(err) => {
+                tracing::warn!(dir = %entry.path().display(), "cannot remove a left-over pod directory: {err}")
+            }
+        }
+    }
+    removed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn left_over_pod_dirs_go_and_kept_ones_stay() {
+        let dir = tempfile::tempdir().expect("test step");
+        for uid in ["keep", "gone"] {
+            std::fs::create_dir_all(dir.path().join(uid).join("logs")).expect("test step");
+        }
+        std::fs::write(dir.path().join("not-a-pod"), b"").expect("test step");
+        assert_eq!(remove_leftover_pod_dirs(dir.path(), |uid| uid == "keep"), 1);
+        assert!(dir.path().join("keep/logs").is_dir());
+        assert!(!dir.path().join("gone").exists());
+        assert!(dir.path().join("not-a-pod").exists());
+        assert_eq!(
+            remove_leftover_pod_dirs(&dir.path().join("missing"), |_| false),
+            0
+        );
+    }
 
     #[test]
     fn paths_cannot_leave_a_volume() {
