@@ -1,14 +1,12 @@
 //! A real `edge-agent` process joined to a test controller on 127.0.0.1, with its data directory
 //! and log.
 
-use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use crate::binaries::binary;
-use crate::command::{Run, log_tail, run, stop_gracefully};
+use crate::command::{Run, log_tail, run, spawn_logged, stop_gracefully};
 use crate::controller::{Controller, free_port};
 use crate::poll;
 
@@ -121,12 +119,6 @@ impl Agent {
 
     fn spawn(&mut self, extra: &[&str]) {
         self.starts += 1;
-        let log_path = self.log_path();
-        let mut log = File::options()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .unwrap_or_else(|err| panic!("cannot open {}: {err}", log_path.display()));
         let mut args: Vec<String> = vec![
             "--server".into(),
             self.server.clone(),
@@ -141,24 +133,8 @@ impl Agent {
             "3s".into(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
-        let _ = writeln!(
-            log,
-            "===== edge-e2e: start #{}: edge-agent {} =====",
-            self.starts,
-            args.join(" ")
-        );
-        let stderr = log
-            .try_clone()
-            .unwrap_or_else(|err| panic!("cannot duplicate the log handle: {err}"));
-        let child = Command::new(binary("edge-agent"))
-            .args(&args)
-            .env("NO_COLOR", "1")
-            .env("EDGEPLANE_LOG", "info,edge_agent=debug")
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log))
-            .stderr(Stdio::from(stderr))
-            .spawn()
-            .unwrap_or_else(|err| panic!("cannot start edge-agent: {err}"));
+        let env = [("EDGEPLANE_LOG", "info,edge_agent=debug")];
+        let child = spawn_logged("edge-agent", &args, &env, &self.log_path(), self.starts);
         self.child = Some(child);
     }
 

@@ -238,3 +238,37 @@ pub fn stop_gracefully(
         }
     }
 }
+
+/// Starts the workspace binary `name` with `args` and `env`, stdout and stderr appended to
+/// `log_path` after a header line naming start number `start`. Plain log lines (`NO_COLOR`):
+/// the log's tail ends up in test reports.
+pub fn spawn_logged(
+    name: &str,
+    args: &[String],
+    env: &[(&str, &str)],
+    log_path: &Path,
+    start: u32,
+) -> std::process::Child {
+    let mut log = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(log_path)
+        .unwrap_or_else(|err| panic!("cannot open {}: {err}", log_path.display()));
+    let _ = writeln!(
+        log,
+        "===== edge-e2e: start #{start}: {name} {} =====",
+        args.join(" ")
+    );
+    let stderr = log
+        .try_clone()
+        .unwrap_or_else(|err| panic!("cannot duplicate the log handle: {err}"));
+    Command::new(crate::binaries::binary(name))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log))
+        .stderr(Stdio::from(stderr))
+        .spawn()
+        .unwrap_or_else(|err| panic!("cannot start {name}: {err}"))
+}

@@ -1,15 +1,13 @@
 //! A real `edge-controller` process on 127.0.0.1, with its data directory, log and clients.
 
-use std::fs::File;
-use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::binaries::{binary, kubectl_binary};
-use crate::command::{Run, log_tail, run, stop_gracefully};
+use crate::command::{Run, log_tail, run, spawn_logged, stop_gracefully};
 use crate::https::{ClientAuth, HttpReply, KubeconfigCredentials, curl};
 
 /// How long a controller may take to become ready.
@@ -77,38 +75,14 @@ impl Controller {
 
     fn spawn(&mut self, extra: &[&str]) {
         self.starts += 1;
-        let log_path = self.log_path();
-        let mut log = File::options()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .unwrap_or_else(|err| panic!("cannot open {}: {err}", log_path.display()));
-        let listen = format!("127.0.0.1:{}", self.port);
         let mut args: Vec<String> = vec![
             "--data-dir".into(),
             self.dir.display().to_string(),
             "--listen".into(),
-            listen,
+            format!("127.0.0.1:{}", self.port),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
-        let _ = writeln!(
-            log,
-            "===== edge-e2e: start #{}: edge-controller {} =====",
-            self.starts,
-            args.join(" ")
-        );
-        let stderr = log
-            .try_clone()
-            .unwrap_or_else(|err| panic!("cannot duplicate the log handle: {err}"));
-        let child = Command::new(binary("edge-controller"))
-            .args(&args)
-            // Plain log lines: the tail ends up in test reports.
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log))
-            .stderr(Stdio::from(stderr))
-            .spawn()
-            .unwrap_or_else(|err| panic!("cannot start edge-controller: {err}"));
+        let child = spawn_logged("edge-controller", &args, &[], &self.log_path(), self.starts);
         self.child = Some(child);
     }
 
