@@ -325,7 +325,10 @@ fn rendered(rendering: Rendering, body: Value, code: StatusCode) -> Response {
     (code, [("content-type", rendering.content_type())], bytes).into_response()
 }
 
-fn list_options(params: &Params) -> Result<ListOptions, ApiError> {
+/// The `labelSelector` and `fieldSelector` of a list request (empty ones are none).
+pub(super) fn selectors(
+    params: &Params,
+) -> Result<(Option<LabelSelector>, Option<FieldSelector>), ApiError> {
     let labels = match params.get("labelSelector").filter(|s| !s.is_empty()) {
         Some(s) => Some(
             LabelSelector::parse(s)
@@ -340,6 +343,11 @@ fn list_options(params: &Params) -> Result<ListOptions, ApiError> {
         ),
         None => None,
     };
+    Ok((labels, fields))
+}
+
+fn list_options(params: &Params) -> Result<ListOptions, ApiError> {
+    let (labels, fields) = selectors(params)?;
     let limit = match params.get("limit").filter(|s| !s.is_empty()) {
         Some(s) => Some(
             s.parse::<usize>()

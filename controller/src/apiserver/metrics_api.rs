@@ -135,20 +135,7 @@ struct Selectors {
 
 impl Selectors {
     fn from_params(params: &HashMap<String, String>) -> Result<Selectors, ApiError> {
-        let labels =
-            match params.get("labelSelector").filter(|s| !s.is_empty()) {
-                Some(s) => Some(LabelSelector::parse(s).map_err(|e| {
-                    ApiError::bad_request(format!("unable to parse requirement: {e}"))
-                })?),
-                None => None,
-            };
-        let fields = match params.get("fieldSelector").filter(|s| !s.is_empty()) {
-            Some(s) => Some(
-                FieldSelector::parse(s)
-                    .map_err(|e| ApiError::bad_request(format!("invalid field selector: {e}")))?,
-            ),
-            None => None,
-        };
+        let (labels, fields) = super::http::selectors(params)?;
         Ok(Selectors { labels, fields })
     }
 
