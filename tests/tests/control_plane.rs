@@ -725,3 +725,79 @@ fn authentication_and_authorisation() {
         "a single controller should lead its store:\n{metrics}"
     );
 }
+
+#[test]
+fn binding_assigns_a_pending_pod_once() {
+    let tmp = temp_dir("e2e-binding");
+    let controller = Controller::start(&tmp.path().join("c"), free_port());
+    let pod = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"web"},
+        "spec":{"containers":[{"name":"app","image":"registry.local/app:1"}]}}"#;
+    controller
+        .admin_request("POST", "/api/v1/namespaces/default/pods", Some(pod))
+        .expect_status(201);
+    let binding_path = "/api/v1/namespaces/default/pods/web/binding";
+
+    // Malformed bindings are refused and leave the pod unbound.
+    for (body, status) in [
+        (r#"{"target":{}}"#, 422),
+        (r#"{"target":{"kind":"Pod","name":"edge-1"}}"#, 422),
+        (
+            r#"{"metadata":{"name":"other"},"target":{"name":"edge-1"}}"#,
+            400,
+        ),
+        ("{not json", 400),
+    ] {
+        controller
+            .admin_request("POST", binding_path, Some(body))
+            .expect_status(status);
+    }
+    controller
+        .admin_request(
+            "POST",
+            "/api/v1/namespaces/default/pods/absent/binding",
+            Some(r#"{"target":{"name":"edge-1"}}"#),
+        )
+        .expect_status(404);
+    let unbound = controller
+        .admin_request("GET", "/api/v1/namespaces/default/pods/web", None)
+        .expect_status(200)
+        .json();
+    assert!(unbound.pointer("/spec/nodeName").is_none(), "{unbound}");
+
+    let binding = r#"{"apiVersion":"v1","kind":"Binding","metadata":{"name":"web"},
+        "target":{"apiVersion":"v1","kind":"Node","name":"edge-1"}}"#;
+    controller
+        .admin_request("POST", binding_path, Some(binding))
+        .expect_status(201);
+    let bound = controller
+        .admin_request("GET", "/api/v1/namespaces/default/pods/web", None)
+        .expect_status(200)
+        .json();
+    assert_eq!(bound["spec"]["nodeName"], "edge-1", "{bound}");
+    let scheduled = bound["status"]["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == "PodScheduled"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(scheduled["status"], "True", "{bound}");
+
+    // A bound pod is never moved by a second binding.
+    let again = controller
+        .admin_request(
+            "POST",
+            binding_path,
+            Some(r#"{"target":{"name":"edge-2"}}"#),
+        )
+        .expect_status(409);
+    assert!(
+        again.json()["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("already assigned to node \"edge-1\"")),
+        "{}",
+        again.json()
+    );
+    let still = controller
+        .admin_request("GET", "/api/v1/namespaces/default/pods/web", None)
+        .json();
+    assert_eq!(still["spec"]["nodeName"], "edge-1");
+}

@@ -186,6 +186,13 @@ async fn serve(
             };
             watch(server.clone(), info, target.namespace.clone(), req).await
         }
+        "create" if sub == Some("binding") => {
+            let object = decode_body(headers, &body)?;
+            api.bind(info, ns.unwrap_or(""), name, &object, write.dry_run)
+                .await?;
+            let status = Status::success().with_details("", "pods", name, "");
+            Ok((StatusCode::CREATED, Json(status.to_value())).into_response())
+        }
         "create" => {
             if target.name.is_some() {
                 return Err(ApiError::new(Status::method_not_allowed()));
@@ -287,6 +294,7 @@ fn check_subresource(info: &ResourceInfo, sub: Option<&str>, verb: &str) -> Resu
         Some("scale") => info.has_scale && matches!(verb, "get" | "update" | "patch"),
         Some("finalize") => info.plural == "namespaces" && verb == "update",
         Some("log") => info.plural == "pods" && info.group.is_empty() && verb == "get",
+        Some("binding") => info.plural == "pods" && info.group.is_empty() && verb == "create",
         Some(_) => false,
     };
     if ok {

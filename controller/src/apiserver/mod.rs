@@ -10,6 +10,7 @@
 pub mod api;
 pub mod api_delete;
 pub mod api_write;
+pub mod binding;
 pub mod discovery;
 pub mod error;
 pub mod http;
