@@ -6,6 +6,7 @@ pub mod controllers;
 pub mod gateway;
 pub mod pki;
 pub mod registry;
+pub mod scheduler;
 pub mod store;
 pub mod tls;
 pub mod tokens;
