@@ -34,6 +34,7 @@ pub use scores::{
 };
 
 use filters::PodFilter;
+use node_info::hash_str;
 use scores::{NodeScore, PodScorer};
 
 /// Below this many nodes every node is scored (kube-scheduler's `minFeasibleNodesToFind`).
@@ -64,6 +65,8 @@ pub struct ClusterState {
     next_start: usize,
     /// Counts decisions, to pick among equally scored nodes in turn.
     tie_breaker: usize,
+    /// Where each controller's pods are, for default spreading.
+    owner_pods: PodsPerOwner,
     /// Image key → how many nodes have the image (for ImageLocality).
     image_nodes: HashMap<u64, u32>,
     /// Placed pods with (anti-)affinity terms, over all nodes; while 0, plain pods skip the
@@ -136,20 +139,62 @@ impl ClusterState {
     /// Counts `pod` on node `index` (after a decision, before the bind is confirmed), so the
     /// next pod of a batch sees it. Out-of-range indexes are ignored.
     pub fn assume(&mut self, index: usize, pod: &PodInfo) {
-        if let Some(node) = self.nodes.get_mut(index) {
-            let before = node.affinity_pod_count();
-            node.add_pod(pod);
-            self.affinity_pods += node.affinity_pod_count() - before;
+        if let Some(node) = self.nodes.get_mut(index)
+            && node.add_pod(pod)
+        {
+            self.affinity_pods += usize::from(!pod.pod_affinity.is_empty());
+            if let Some(owner) = pod.owner_uid.as_deref() {
+                self.owner_pods.add(hash_str(owner), index);
+            }
         }
     }
 
     /// Undoes [`ClusterState::assume`] (the bind failed).
     pub fn forget(&mut self, index: usize, pod: &PodInfo) {
-        if let Some(node) = self.nodes.get_mut(index) {
-            let before = node.affinity_pod_count();
-            node.remove_pod(pod);
-            self.affinity_pods -= before - node.affinity_pod_count();
+        if let Some(node) = self.nodes.get_mut(index)
+            && let Some(placed) = node.remove_pod(pod)
+        {
+            self.affinity_pods -= usize::from(placed.affinity.is_some());
+            if let Some(owner) = placed.owner_key {
+                self.owner_pods.remove(owner, index);
+            }
         }
+    }
+}
+
+/// Controller owner key → `(node index, pods of that owner there)`, sorted by node. One small,
+/// hot list per controller makes the default-spreading lookup cheap for every node scored,
+/// where a per-node table would cost a cache miss per node.
+#[derive(Debug, Clone, Default)]
+struct PodsPerOwner(HashMap<u64, Vec<(usize, u32)>>);
+
+impl PodsPerOwner {
+    fn add(&mut self, owner: u64, node: usize) {
+        let nodes = self.0.entry(owner).or_default();
+        match nodes.binary_search_by_key(&node, |e| e.0) {
+            Ok(i) => nodes[i].1 += 1,
+            Err(i) => nodes.insert(i, (node, 1)),
+        }
+    }
+
+    fn remove(&mut self, owner: u64, node: usize) {
+        let Some(nodes) = self.0.get_mut(&owner) else {
+            return;
+        };
+        if let Ok(i) = nodes.binary_search_by_key(&node, |e| e.0) {
+            nodes[i].1 -= 1;
+            if nodes[i].1 == 0 {
+                nodes.remove(i);
+            }
+        }
+        if nodes.is_empty() {
+            self.0.remove(&owner);
+        }
+    }
+
+    /// The nodes holding pods of `owner`, with their counts.
+    fn nodes(&self, owner: u64) -> &[(usize, u32)] {
+        self.0.get(&owner).map_or(&[], Vec::as_slice)
     }
 }
 
@@ -218,15 +263,9 @@ pub fn schedule(pod: &PodInfo, state: &mut ClusterState) -> Result<usize, FitErr
         [] => Err(diagnose(&filter, pod, &state.nodes)),
         [only] => Ok(*only),
         _ => {
-            let scorer = PodScorer::new(
-                pod,
-                &state.nodes,
-                &feasible,
-                &state.image_nodes,
-                affinity_pods,
-            );
             let mut scores = std::mem::take(&mut state.scores);
             scores.clear();
+            let scorer = PodScorer::new(pod, state, &feasible);
             scores.extend(feasible.iter().map(|&i| scorer.score(i, &state.nodes[i])));
             let best = scores::select_best(&mut scores, state.tie_breaker);
             state.scores = scores;

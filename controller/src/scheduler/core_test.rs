@@ -854,13 +854,7 @@ struct ScoreCase {
 fn check_scores(case: &ScoreCase) {
     let state = ClusterState::new(&case.nodes, &case.bound);
     let all: Vec<usize> = (0..state.len()).collect();
-    let scorer = PodScorer::new(
-        &case.pod,
-        state.nodes(),
-        &all,
-        &state.image_nodes,
-        state.affinity_pods,
-    );
+    let scorer = PodScorer::new(&case.pod, &state, &all);
     let mut node_scores: Vec<NodeScore> = all
         .iter()
         .map(|&i| scorer.score(i, &state.nodes()[i]))
@@ -1367,37 +1361,4 @@ fn ties_rotate_over_equal_nodes() {
     let mut sorted = chosen.clone();
     sorted.sort_unstable();
     assert_eq!(sorted, vec![0, 1, 2], "{chosen:?}");
-}
-
-// PERF-TMP
-#[test]
-fn perf_tmp() {
-    let nodes: Vec<Value> = (0..5000)
-        .map(|i| node(&format!("node-{i:05}"), json!({})))
-        .collect();
-    let t0 = std::time::Instant::now();
-    let mut state = ClusterState::new(&nodes, &[]);
-    eprintln!("build {:?}", t0.elapsed());
-    let pods: Vec<PodInfo> = (0..50_000)
-        .map(|i| {
-            let mut p = requesting(&format!("p{i}"), "100m", "128Mi");
-            p["metadata"]["ownerReferences"] =
-                json!([{"uid": format!("rs-{}", i % 500), "controller": true}]);
-            p["metadata"]["labels"] = json!({"app": format!("app-{}", i % 500)});
-            info(&p)
-        })
-        .collect();
-    let t = std::time::Instant::now();
-    for p in &pods {
-        let i = schedule(p, &mut state).expect("fits");
-        state.assume(i, p);
-    }
-    let e = t.elapsed();
-    eprintln!(
-        "50000 pods in {e:?}: {:.0} pods/s",
-        50_000.0 / e.as_secs_f64()
-    );
-    let max = state.nodes().iter().map(|n| n.pod_count()).max();
-    let min = state.nodes().iter().map(|n| n.pod_count()).min();
-    eprintln!("pods per node {min:?}..{max:?}");
 }

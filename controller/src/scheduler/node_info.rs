@@ -84,8 +84,6 @@ pub struct NodeInfo {
     non_zero_requested: Resources,
     pods: Vec<PlacedPod>,
     used_ports: Vec<HostPort>,
-    /// `(owner key, pods of that owner here)`, sorted by key.
-    owner_counts: Vec<(u64, u32)>,
     /// How many of `pods` have (anti-)affinity terms.
     affinity_pods: usize,
 }
@@ -165,24 +163,17 @@ impl NodeInfo {
             non_zero_requested: Resources::default(),
             pods: Vec::new(),
             used_ports: Vec::new(),
-            owner_counts: Vec::new(),
             affinity_pods: 0,
         }
     }
 
-    /// Counts `pod` as placed here. Adding a pod that is already here changes nothing.
-    pub fn add_pod(&mut self, pod: &PodInfo) {
+    /// Counts `pod` as placed here; false (and nothing changes) when it already was.
+    pub fn add_pod(&mut self, pod: &PodInfo) -> bool {
         let key = pod.key();
         if self.pods.iter().any(|p| p.key == key) {
-            return;
+            return false;
         }
         let owner_key = pod.owner_uid.as_deref().map(hash_str);
-        if let Some(owner) = owner_key {
-            match self.owner_counts.binary_search_by_key(&owner, |e| e.0) {
-                Ok(i) => self.owner_counts[i].1 += 1,
-                Err(i) => self.owner_counts.insert(i, (owner, 1)),
-            }
-        }
         let affinity = (!pod.pod_affinity.is_empty()).then(|| Box::new(pod.pod_affinity.clone()));
         self.affinity_pods += usize::from(affinity.is_some());
         self.requested.add(pod.requests);
@@ -198,24 +189,15 @@ impl NodeInfo {
             host_ports: pod.host_ports.clone(),
             affinity,
         });
+        true
     }
 
     /// Undoes [`NodeInfo::add_pod`] for the pod with `pod`'s key, using what was recorded when it
-    /// was added. Removing a pod that is not here changes nothing.
-    pub fn remove_pod(&mut self, pod: &PodInfo) {
+    /// was added, and returns that record. Removing a pod that is not here changes nothing.
+    pub fn remove_pod(&mut self, pod: &PodInfo) -> Option<PlacedPod> {
         let key = pod.key();
-        let Some(index) = self.pods.iter().position(|p| p.key == key) else {
-            return;
-        };
+        let index = self.pods.iter().position(|p| p.key == key)?;
         let placed = self.pods.swap_remove(index);
-        if let Some(owner) = placed.owner_key
-            && let Ok(i) = self.owner_counts.binary_search_by_key(&owner, |e| e.0)
-        {
-            self.owner_counts[i].1 -= 1;
-            if self.owner_counts[i].1 == 0 {
-                self.owner_counts.remove(i);
-            }
-        }
         self.affinity_pods -= usize::from(placed.affinity.is_some());
         self.requested.subtract(placed.requests);
         self.non_zero_requested.subtract(placed.non_zero_requests);
@@ -224,6 +206,7 @@ impl NodeInfo {
                 self.used_ports.swap_remove(i);
             }
         }
+        Some(placed)
     }
 
     /// The sum of the requests of the pods placed here.
@@ -246,13 +229,6 @@ impl NodeInfo {
 
     pub fn used_ports(&self) -> &[HostPort] {
         &self.used_ports
-    }
-
-    /// How many pods placed here have the controller owner hashed to `owner_key`.
-    pub fn owner_count(&self, owner_key: u64) -> u32 {
-        self.owner_counts
-            .binary_search_by_key(&owner_key, |e| e.0)
-            .map_or(0, |i| self.owner_counts[i].1)
     }
 
     /// How many pods placed here have (anti-)affinity terms.

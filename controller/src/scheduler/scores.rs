@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use super::ClusterState;
 use super::filters::matches_node_affinity;
 use super::node_info::{HOSTNAME_LABEL, NodeInfo, TaintEffect, hash_str};
 use super::pod_info::{PodInfo, TopologySpreadConstraint, WhenUnsatisfiable};
@@ -50,7 +51,8 @@ pub(super) struct NodeScore {
 /// What spreading counts: pods of the same controller (the system default) or pods matching a
 /// `ScheduleAnyway` constraint.
 enum SpreadMatcher<'a> {
-    Owner(u64),
+    /// The nodes holding the controller's pods, with their counts, sorted by node.
+    Owner(&'a [(usize, u32)]),
     Constraint(&'a TopologySpreadConstraint),
 }
 
@@ -78,15 +80,8 @@ pub(super) struct PodScorer<'a> {
 }
 
 impl<'a> PodScorer<'a> {
-    /// `image_nodes` counts, per image key, the nodes that have it; `affinity_pods` is the number
-    /// of placed pods with (anti-)affinity terms.
-    pub(super) fn new(
-        pod: &'a PodInfo,
-        nodes: &[NodeInfo],
-        feasible: &[usize],
-        image_nodes: &HashMap<u64, u32>,
-        affinity_pods: usize,
-    ) -> Self {
+    pub(super) fn new(pod: &'a PodInfo, state: &'a ClusterState, feasible: &[usize]) -> Self {
+        let nodes = state.nodes();
         let total = nodes.len().max(1) as f64;
         Self {
             pod,
@@ -95,12 +90,13 @@ impl<'a> PodScorer<'a> {
                 .iter()
                 .filter_map(|image| {
                     let key = hash_str(image);
-                    image_nodes.get(&key).map(|&n| (key, f64::from(n) / total))
+                    let holders = state.image_nodes.get(&key)?;
+                    Some((key, f64::from(*holders) / total))
                 })
                 .collect(),
             containers: pod.images.len() as i64,
-            inter_pod: inter_pod_scores(pod, nodes, affinity_pods),
-            spread: spread_scores(pod, nodes, feasible),
+            inter_pod: inter_pod_scores(pod, nodes, state.affinity_pods),
+            spread: spread_scores(pod, state, feasible),
             balanced: pod.requests != Default::default(),
         }
     }
@@ -149,7 +145,7 @@ impl<'a> PodScorer<'a> {
                     .filter_map(|(key, values)| values.get(node.topology_value(key)?))
                     .sum()
             }),
-            topology_spread: self.topology_spread(node),
+            topology_spread: self.topology_spread(index, node),
             total: 0,
         }
     }
@@ -190,7 +186,7 @@ impl<'a> PodScorer<'a> {
         MAX_NODE_SCORE * (sum - IMAGE_MIN_THRESHOLD) / (max_threshold - IMAGE_MIN_THRESHOLD)
     }
 
-    fn topology_spread(&self, node: &NodeInfo) -> Option<i64> {
+    fn topology_spread(&self, index: usize, node: &NodeInfo) -> Option<i64> {
         if self.spread.is_empty() {
             return Some(0);
         }
@@ -199,7 +195,9 @@ impl<'a> PodScorer<'a> {
             // Every node has a hostname (its name at least), and hostname domains are counted
             // on the node itself: the hot default-spreading path needs no label lookup.
             let count = match &spread.matcher {
-                SpreadMatcher::Owner(owner) => i64::from(node.owner_count(*owner)),
+                SpreadMatcher::Owner(nodes) => nodes
+                    .binary_search_by_key(&index, |e| e.0)
+                    .map_or(0, |i| i64::from(nodes[i].1)),
                 SpreadMatcher::Constraint(c) if spread.key == HOSTNAME_LABEL => {
                     node.pods()
                         .iter()
@@ -290,16 +288,17 @@ fn inter_pod_scores(
 /// constraint is left out: it would walk every node for every pod.)
 fn spread_scores<'a>(
     pod: &'a PodInfo,
-    nodes: &[NodeInfo],
+    state: &'a ClusterState,
     feasible: &[usize],
 ) -> Vec<SpreadScore<'a>> {
+    let nodes = state.nodes();
     let weight = |domains: usize| ((domains + 2) as f64).ln();
     if pod.topology_spread_constraints.is_empty() {
         let Some(owner) = pod.owner_uid.as_deref() else {
             return Vec::new();
         };
         return vec![SpreadScore {
-            matcher: SpreadMatcher::Owner(hash_str(owner)),
+            matcher: SpreadMatcher::Owner(state.owner_pods.nodes(hash_str(owner))),
             key: HOSTNAME_LABEL,
             max_skew: DEFAULT_SPREAD_MAX_SKEW,
             weight: weight(feasible.len()),
