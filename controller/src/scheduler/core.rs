@@ -12,6 +12,8 @@ use serde_json::Value;
 mod filters;
 #[path = "node_info.rs"]
 mod node_info;
+#[path = "node_selector.rs"]
+mod node_selector;
 #[path = "pod_info.rs"]
 mod pod_info;
 #[path = "scores.rs"]
@@ -21,11 +23,13 @@ pub use node_info::{
     ARCH_LABEL, DEFAULT_MAX_PODS, HOSTNAME_LABEL, NodeInfo, PlacedPod, Taint, TaintEffect,
     UNSCHEDULABLE_TAINT_KEY,
 };
+pub use node_selector::{
+    NodeSelectorOperator, NodeSelectorRequirement, NodeSelectorTerm, PreferredSchedulingTerm,
+};
 pub use pod_info::{
-    DEFAULT_MEMORY_REQUEST, DEFAULT_MILLI_CPU_REQUEST, HostPort, NodeSelectorOperator,
-    NodeSelectorRequirement, NodeSelectorTerm, PodAffinityRules, PodAffinityTerm, PodInfo,
-    PreferredSchedulingTerm, Resources, Runtime, Toleration, TopologySpreadConstraint,
-    WeightedPodAffinityTerm, WhenUnsatisfiable, normalize_image,
+    DEFAULT_MEMORY_REQUEST, DEFAULT_MILLI_CPU_REQUEST, HostPort, PodAffinityRules, PodAffinityTerm,
+    PodInfo, Resources, Runtime, Toleration, TopologySpreadConstraint, WeightedPodAffinityTerm,
+    WhenUnsatisfiable, normalize_image,
 };
 pub use scores::{
     MAX_NODE_SCORE, WEIGHT_BALANCED_ALLOCATION, WEIGHT_IMAGE_LOCALITY, WEIGHT_INTER_POD_AFFINITY,
