@@ -57,8 +57,12 @@ struct Args {
     restore: Option<PathBuf>,
     /// How long a node may go without a heartbeat before it is marked NotReady (Ready=Unknown)
     /// and tainted unreachable.
-    #[arg(long, default_value = "40s", value_parser = humantime::parse_duration)]
+    #[arg(long, alias = "node-monitor-grace-period", default_value = "40s", value_parser = humantime::parse_duration)]
     node_grace_period: std::time::Duration,
+    /// How long pods stay bound to an unreachable node before they are evicted (for pods that
+    /// do not tolerate `node.kubernetes.io/unreachable` for a time of their own).
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pod_eviction_timeout: std::time::Duration,
     /// How often agents send heartbeats (renewing their node lease).
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     node_heartbeat: std::time::Duration,
@@ -206,6 +210,7 @@ async fn run(args: Args) -> Result<()> {
         api,
         ControllerOptions {
             node_grace: args.node_grace_period,
+            pod_eviction_timeout: args.pod_eviction_timeout,
         },
         shutdown.clone(),
     ));

@@ -36,6 +36,9 @@ pub struct Dirty {
     pub namespaces: bool,
     /// A node or a lease changed.
     pub nodes: bool,
+    /// A pod, node, claim or workload (ReplicaSet, Deployment, DaemonSet, StatefulSet, Job,
+    /// CronJob) changed.
+    pub workloads: bool,
 }
 
 impl Dirty {
@@ -44,6 +47,7 @@ impl Dirty {
         gc: true,
         namespaces: true,
         nodes: true,
+        workloads: true,
     };
 
     fn of(event: &WatchEvent, info: Option<&ResourceInfo>) -> Dirty {
@@ -63,6 +67,7 @@ impl Dirty {
                 (i.plural == "nodes" && i.group.is_empty())
                     || (i.plural == "leases" && i.group == "coordination.k8s.io")
             }),
+            workloads: info.is_some_and(is_workload),
         }
     }
 
@@ -70,6 +75,20 @@ impl Dirty {
         self.gc |= other.gc;
         self.namespaces |= other.namespaces;
         self.nodes |= other.nodes;
+        self.workloads |= other.workloads;
+    }
+}
+
+/// Whether workload controllers care about objects of `info`.
+fn is_workload(info: &ResourceInfo) -> bool {
+    match info.group {
+        "" => matches!(info.plural, "pods" | "nodes" | "persistentvolumeclaims"),
+        "apps" => matches!(
+            info.plural,
+            "replicasets" | "deployments" | "daemonsets" | "statefulsets"
+        ),
+        "batch" => matches!(info.plural, "jobs" | "cronjobs"),
+        _ => false,
     }
 }
 
@@ -225,6 +244,7 @@ mod tests {
                 plain.clone(),
                 Dirty {
                     nodes: true,
+                    workloads: true,
                     ..Dirty::default()
                 },
             ),

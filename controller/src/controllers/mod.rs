@@ -2,9 +2,11 @@
 //! collection and node lifecycle. They run on the Raft leader only, read through `Api`, and write back through it.
 
 pub mod cache;
+pub mod events;
 pub mod gc;
 pub mod namespace;
 pub mod node_lifecycle;
+pub mod workload;
 
 use std::time::Duration;
 
@@ -23,20 +25,38 @@ const DEBOUNCE: Duration = Duration::from_millis(200);
 /// Controller settings.
 #[derive(Clone, Debug)]
 pub struct ControllerOptions {
-    /// How long a node may stay silent before it is marked unreachable.
+    /// How long a node may stay silent before it is marked unreachable
+    /// (`--node-monitor-grace-period`).
     pub node_grace: Duration,
+    /// How long pods stay on an unreachable node before they are evicted, for pods that do not
+    /// say themselves (`--pod-eviction-timeout`; Kubernetes' default toleration is 300 s).
+    pub pod_eviction_timeout: Duration,
 }
 
 impl Default for ControllerOptions {
     fn default() -> Self {
         ControllerOptions {
             node_grace: Duration::from_secs(40),
+            pod_eviction_timeout: Duration::from_secs(300),
         }
     }
 }
 
+/// What every controller pass gets: the API to write through, the settings and the Event
+/// recorder.
+pub struct Context {
+    pub api: Api,
+    pub options: ControllerOptions,
+    pub events: events::Recorder,
+}
+
 /// Runs the controllers until `shutdown`.
 pub async fn run(api: Api, options: ControllerOptions, shutdown: CancellationToken) {
+    let ctx = Context {
+        events: events::Recorder::new(api.clone()),
+        api: api.clone(),
+        options,
+    };
     let mut cache: Option<ObjectCache> = None;
     let mut resync = tokio::time::interval(RESYNC);
     loop {
@@ -78,7 +98,7 @@ pub async fn run(api: Api, options: ControllerOptions, shutdown: CancellationTok
         if !api.store().is_leader() || dirty == Dirty::default() {
             continue;
         }
-        if let Err(err) = pass(&api, &options, &current.snapshot(), dirty).await {
+        if let Err(err) = pass(&ctx, &current.snapshot(), dirty).await {
             tracing::debug!("controller pass: {}", err.0.message);
             // Try again with the next change (or the next resync).
             current.mark_dirty(dirty);
@@ -87,11 +107,11 @@ pub async fn run(api: Api, options: ControllerOptions, shutdown: CancellationTok
 }
 
 async fn pass(
-    api: &Api,
-    options: &ControllerOptions,
+    ctx: &Context,
     snapshot: &Snapshot,
     dirty: Dirty,
 ) -> Result<(), crate::apiserver::error::ApiError> {
+    let (api, options) = (&ctx.api, &ctx.options);
     if dirty.namespaces {
         namespace::ensure_defaults(api).await?;
         namespace::reconcile(api, snapshot).await?;
@@ -101,6 +121,18 @@ async fn pass(
     }
     if dirty.nodes {
         node_lifecycle::reconcile(api, snapshot, options.node_grace).await?;
+    }
+    if dirty.workloads {
+        // A failing workload controller does not hold the others back; the pass reports the
+        // first failure so that it runs again.
+        let mut failed = Ok(());
+        let mut keep = |result: Result<(), crate::apiserver::error::ApiError>| {
+            if failed.is_ok() {
+                failed = result;
+            }
+        };
+        keep(Ok(()));
+        failed?;
     }
     Ok(())
 }
