@@ -187,7 +187,7 @@ async fn run(args: Args) -> Result<()> {
         api: api.clone(),
         metrics: Arc::new(Metrics::default()),
         pki,
-        registry,
+        registry: registry.clone(),
         gateway: gateway.clone(),
     });
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -206,6 +206,13 @@ async fn run(args: Args) -> Result<()> {
         become_member(&peer_client, &url, node_id, &advertise_url).await?;
     }
     let agents = tokio::spawn(gateway.serve(agent_endpoint, shutdown.clone()));
+    let scheduler = tokio::spawn(edge_controller::scheduler::run(
+        api.clone(),
+        edge_controller::controllers::events::Recorder::new(api.clone()),
+        Some(registry),
+        edge_controller::scheduler::SchedulerOptions::default(),
+        shutdown.clone(),
+    ));
     let controllers = tokio::spawn(edge_controller::controllers::run(
         api,
         ControllerOptions {
@@ -223,6 +230,7 @@ async fn run(args: Args) -> Result<()> {
     tracing::info!("shutting down");
     shutdown.cancel();
     let _ = controllers.await;
+    let _ = scheduler.await;
     let _ = agents.await;
     let _ = serving.await;
     store.shutdown().await;

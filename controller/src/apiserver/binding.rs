@@ -91,7 +91,18 @@ impl Api {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let current = self.current(info, Some(namespace), name).await?;
+            // The write below is conditional on the revision read here, so the first attempt
+            // can read this controller's applied state without a read barrier: if that is
+            // stale, the write conflicts and the retry reads linearizably (as does a first read that
+            // finds nothing). (A pod seen bound
+            // here is bound for good: nodeName never goes back.)
+            let local = (attempts == 1)
+                .then(|| self.current_local(info, Some(namespace), name).ok())
+                .flatten();
+            let current = match local {
+                Some(current) => current,
+                None => self.current(info, Some(namespace), name).await?,
+            };
             if current
                 .object
                 .pointer("/metadata/deletionTimestamp")

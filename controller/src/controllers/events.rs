@@ -8,6 +8,7 @@
 //! and dropped.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,6 +24,10 @@ use crate::apiserver::api_write::{Part, PatchKind, WriteOptions};
 const AGGREGATE_WINDOW: Duration = Duration::from_secs(600);
 /// How many distinct recent events the recorder remembers for aggregation.
 const MEMORY: usize = 4096;
+/// Most Event writes under way from [`Recorder::emit`]; beyond this, events are dropped (as
+/// Kubernetes' event broadcaster drops them when its queue is full) so that recording never
+/// holds back the work it reports on.
+const MAX_PENDING: usize = 1024;
 
 /// `Normal` or `Warning`, as Kubernetes Events are typed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,6 +51,7 @@ impl EventType {
 pub struct Recorder {
     api: Api,
     recent: Arc<Mutex<HashMap<String, Seen>>>,
+    pending: Arc<AtomicUsize>,
 }
 
 struct Seen {
@@ -60,6 +66,7 @@ impl Recorder {
         Recorder {
             api,
             recent: Arc::new(Mutex::new(HashMap::new())),
+            pending: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -76,6 +83,30 @@ impl Recorder {
         if let Err(err) = self.write(component, object, kind, reason, message).await {
             tracing::debug!(reason, "event not recorded: {}", err.0.message);
         }
+    }
+
+    /// Records an event in the background, without waiting for the write; dropped when too
+    /// many are under way already.
+    pub fn emit(
+        &self,
+        component: &'static str,
+        object: Arc<Value>,
+        kind: EventType,
+        reason: &'static str,
+        message: String,
+    ) {
+        if self.pending.fetch_add(1, Ordering::AcqRel) >= MAX_PENDING {
+            self.pending.fetch_sub(1, Ordering::AcqRel);
+            tracing::debug!(reason, "event dropped: too many event writes under way");
+            return;
+        }
+        let recorder = self.clone();
+        tokio::spawn(async move {
+            recorder
+                .record(component, &object, kind, reason, &message)
+                .await;
+            recorder.pending.fetch_sub(1, Ordering::AcqRel);
+        });
     }
 
     async fn write(

@@ -23,6 +23,7 @@
 pub mod access;
 pub mod blobs;
 pub mod error;
+pub mod inspect;
 pub mod manifest;
 pub mod manifests;
 pub mod range;

@@ -140,6 +140,37 @@ impl ClusterState {
         self.nodes.is_empty()
     }
 
+    /// Adds a node, or refreshes a known one's facts keeping its pods. Returns whether anything
+    /// the scheduler looks at changed (a heartbeat changes nothing).
+    pub fn upsert_node(&mut self, node: &Value) -> bool {
+        let fresh = NodeInfo::from_node(node);
+        match self.index.get(&fresh.name) {
+            Some(&i) => {
+                let old_images: Vec<u64> = self.nodes[i].image_keys().collect();
+                if !self.nodes[i].refresh(fresh) {
+                    return false;
+                }
+                for key in old_images {
+                    if let Some(count) = self.image_nodes.get_mut(&key) {
+                        *count = count.saturating_sub(1);
+                    }
+                }
+                self.image_nodes.retain(|_, count| *count > 0);
+                for key in self.nodes[i].image_keys() {
+                    *self.image_nodes.entry(key).or_default() += 1;
+                }
+            }
+            None => {
+                for key in fresh.image_keys() {
+                    *self.image_nodes.entry(key).or_default() += 1;
+                }
+                self.index.insert(fresh.name.clone(), self.nodes.len());
+                self.nodes.push(fresh);
+            }
+        }
+        true
+    }
+
     /// Counts `pod` on node `index` (after a decision, before the bind is confirmed), so the
     /// next pod of a batch sees it. Out-of-range indexes are ignored.
     pub fn assume(&mut self, index: usize, pod: &PodInfo) {

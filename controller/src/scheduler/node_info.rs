@@ -167,6 +167,36 @@ impl NodeInfo {
         }
     }
 
+    /// Takes the node's own facts (labels, taints, conditions, allocatable, images) from
+    /// `fresh`, keeping the pods placed here; false (and nothing changes) when they are equal,
+    /// as they are for most node status writes (heartbeats).
+    pub fn refresh(&mut self, fresh: NodeInfo) -> bool {
+        let same = self.labels == fresh.labels
+            && self.taints == fresh.taints
+            && self.unschedulable == fresh.unschedulable
+            && self.ready == fresh.ready
+            && self.allocatable == fresh.allocatable
+            && self.allocatable_pods == fresh.allocatable_pods
+            && self.arch == fresh.arch
+            && self.offers_wasm == fresh.offers_wasm
+            && self.offers_oci == fresh.offers_oci
+            && self.images == fresh.images;
+        if same {
+            return false;
+        }
+        self.labels = fresh.labels;
+        self.taints = fresh.taints;
+        self.unschedulable = fresh.unschedulable;
+        self.ready = fresh.ready;
+        self.allocatable = fresh.allocatable;
+        self.allocatable_pods = fresh.allocatable_pods;
+        self.arch = fresh.arch;
+        self.offers_wasm = fresh.offers_wasm;
+        self.offers_oci = fresh.offers_oci;
+        self.images = fresh.images;
+        true
+    }
+
     /// Counts `pod` as placed here; false (and nothing changes) when it already was.
     pub fn add_pod(&mut self, pod: &PodInfo) -> bool {
         let key = pod.key();
