@@ -8,6 +8,7 @@
 mod agent;
 mod load;
 mod procs;
+mod scheduler;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -81,6 +82,22 @@ enum Cmd {
         settle: u64,
         #[arg(long, default_value_t = 60)]
         window: u64,
+    },
+    /// scheduler_perf-style: N nodes, P pending pods, in process (real store, API layer and
+    /// scheduler; no agents): pods bound per second, then create-to-bound latency at a rate.
+    Scheduler {
+        #[arg(long, default_value_t = 5000)]
+        nodes: usize,
+        #[arg(long, default_value_t = 50_000)]
+        pods: usize,
+        /// Pods per second of the latency phase; 0 leaves it out.
+        #[arg(long, default_value_t = 1000)]
+        rate: u64,
+        #[arg(long, default_value_t = 10)]
+        rate_seconds: u64,
+        /// Binds in flight at once.
+        #[arg(long, default_value_t = 1024)]
+        in_flight: usize,
     },
     /// Edge agent: Wasm pod start latency, HTTP requests/s next to `wasmtime serve`, idle RSS
     /// (no pods and per idle pod) and idle disk writes; one controller and one agent.
@@ -170,6 +187,27 @@ async fn main() -> Result<()> {
             )
             .await
             .context("idle benchmark hit its time limit")?,
+            Cmd::Scheduler {
+                nodes,
+                pods,
+                rate,
+                rate_seconds,
+                in_flight,
+            } => {
+                let args = scheduler::SchedulerArgs {
+                    nodes: *nodes,
+                    pods: *pods,
+                    rate: *rate,
+                    rate_seconds: *rate_seconds,
+                    in_flight: *in_flight,
+                };
+                tokio::time::timeout(
+                    Duration::from_secs(1800),
+                    scheduler::scheduler_bench(&work, &args),
+                )
+                .await
+                .context("scheduler benchmark hit its 30 min limit")?
+            }
             Cmd::Agent {
                 wasm,
                 wasmtime,
