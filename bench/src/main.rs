@@ -98,6 +98,9 @@ enum Cmd {
         /// Binds in flight at once.
         #[arg(long, default_value_t = 1024)]
         in_flight: usize,
+        /// Leave out the `Scheduled` Event per pod.
+        #[arg(long)]
+        no_events: bool,
     },
     /// Edge agent: Wasm pod start latency, HTTP requests/s next to `wasmtime serve`, idle RSS
     /// (no pods and per idle pod) and idle disk writes; one controller and one agent.
@@ -193,6 +196,7 @@ async fn main() -> Result<()> {
                 rate,
                 rate_seconds,
                 in_flight,
+                no_events,
             } => {
                 let args = scheduler::SchedulerArgs {
                     nodes: *nodes,
@@ -200,6 +204,7 @@ async fn main() -> Result<()> {
                     rate: *rate,
                     rate_seconds: *rate_seconds,
                     in_flight: *in_flight,
+                    events: !no_events,
                 };
                 tokio::time::timeout(
                     Duration::from_secs(1800),

@@ -27,6 +27,8 @@ pub struct SchedulerArgs {
     pub rate: u64,
     pub rate_seconds: u64,
     pub in_flight: usize,
+    /// Record a `Scheduled` Event per pod, as kube-scheduler does.
+    pub events: bool,
 }
 
 pub async fn scheduler_bench(work: &Path, args: &SchedulerArgs) -> Result<()> {
@@ -52,7 +54,7 @@ pub async fn scheduler_bench(work: &Path, args: &SchedulerArgs) -> Result<()> {
     let shutdown = CancellationToken::new();
     let options = SchedulerOptions {
         max_in_flight: args.in_flight,
-        scheduled_events: true,
+        scheduled_events: args.events,
     };
     let start = Instant::now();
     let running = tokio::spawn(scheduler::run(
@@ -81,12 +83,13 @@ pub async fn scheduler_bench(work: &Path, args: &SchedulerArgs) -> Result<()> {
     let elapsed = start.elapsed();
     let rate = args.pods as f64 / elapsed.as_secs_f64();
     println!(
-        "backlog: {} nodes, {} pending pods: all bound in {:.2}s = {:.0} pods/s (in flight {})",
+        "backlog: {} nodes, {} pending pods: all bound in {:.2}s = {:.0} pods/s (in flight {}, Scheduled events {})",
         args.nodes,
         args.pods,
         elapsed.as_secs_f64(),
         rate,
-        args.in_flight
+        args.in_flight,
+        if args.events { "on" } else { "off" }
     );
     // Per-second throughput, as scheduler_perf's SchedulingThroughput reports it.
     let mut per_second: HashMap<u64, u64> = HashMap::new();

@@ -1,11 +1,13 @@
 //! Background controllers that keep cluster state true: namespace lifecycle, garbage
-//! collection and node lifecycle. They run on the Raft leader only, read through `Api`, and write back through it.
+//! collection, node lifecycle, taint eviction and the workload controllers. They run on the Raft leader only, read through `Api`, and write back through it.
 
 pub mod cache;
+pub mod daemonset;
 pub mod events;
 pub mod gc;
 pub mod namespace;
 pub mod node_lifecycle;
+pub mod taint_eviction;
 pub mod workload;
 
 use std::time::Duration;
@@ -132,6 +134,8 @@ async fn pass(
             }
         };
         keep(Ok(()));
+        keep(daemonset::reconcile(ctx, snapshot).await);
+        keep(taint_eviction::reconcile(ctx, snapshot).await);
         failed?;
     }
     Ok(())
