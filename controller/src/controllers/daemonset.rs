@@ -143,8 +143,10 @@ fn pod_node(pod: &Value) -> &str {
     }
 }
 
-/// Whether the set's pod may run on `node`.
-pub fn node_should_run(pod: &PodInfo, node: &NodeInfo) -> bool {
+/// Whether the set's pod may start on `node` (`running: false`) or keep running there
+/// (`running: true`). As in Kubernetes, a pod already on a node ignores its NoSchedule taints,
+/// such as the `unreachable` one a silent node gets next to the NoExecute one.
+pub fn node_should_run(pod: &PodInfo, node: &NodeInfo, running: bool) -> bool {
     let selector_ok = pod
         .node_selector
         .iter()
@@ -156,7 +158,9 @@ pub fn node_should_run(pod: &PodInfo, node: &NodeInfo) -> bool {
     let taints_ok = node
         .taints
         .iter()
-        .filter(|t| matches!(t.effect, TaintEffect::NoSchedule | TaintEffect::NoExecute))
+        .filter(|t| {
+            t.effect == TaintEffect::NoExecute || (!running && t.effect == TaintEffect::NoSchedule)
+        })
         .all(|t| pod.tolerates(t));
     let runtime_ok = match pod.runtime {
         Some(Runtime::Wasm) => node.offers_wasm,
@@ -235,8 +239,9 @@ fn plan_set(
     let mut old_available: Vec<&Value> = Vec::new();
     let mut unavailable = 0i64;
     for node in nodes {
-        let should_run = node_should_run(&probe, node);
         let mut here: Vec<&Value> = by_node.remove(node.name.as_str()).unwrap_or_default();
+        let running = here.iter().any(|p| !str_at(p, "/spec/nodeName").is_empty());
+        let should_run = node_should_run(&probe, node, running);
         if !should_run {
             if here.iter().any(|p| !str_at(p, "/spec/nodeName").is_empty()) {
                 misscheduled += 1;
