@@ -85,6 +85,8 @@ if [ "$phases" != agent ]; then
   run "Store: durable writes, closed loop" store --seconds "${BENCH_STORE_SECONDS:-10}"
   run "API: create pod at 500/s, open loop" api --rate 500 --seconds "${BENCH_API_SECONDS:-20}" --protocols h1,h2,etcd
   run "Idle controller" idle --settle 30 --window 60
+  run "Scheduler: 5,000 nodes, 50,000 pending pods, in process" scheduler
+  run "Scheduler: the same without Scheduled events" scheduler --no-events
 fi
 if [ "$phases" != control ]; then
   run "Edge agent: pod start, HTTP vs wasmtime serve, footprint" agent --seconds "${BENCH_AGENT_SECONDS:-10}"

@@ -96,7 +96,7 @@ enum Cmd {
         #[arg(long, default_value_t = 10)]
         rate_seconds: u64,
         /// Binds in flight at once.
-        #[arg(long, default_value_t = 1024)]
+        #[arg(long, default_value_t = 2048)]
         in_flight: usize,
         /// Leave out the `Scheduled` Event per pod.
         #[arg(long)]

@@ -107,6 +107,19 @@ pub async fn scheduler_bench(work: &Path, args: &SchedulerArgs) -> Result<()> {
         );
     }
 
+    if args.events {
+        // Let the background Event writes finish, then count them: events dropped under load
+        // would make the run look faster than the work it did.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let events = store
+            .list("/registry/core/events/bench/", None, None)?
+            .items
+            .len();
+        println!(
+            "backlog: Scheduled events recorded: {events} of {}",
+            args.pods
+        );
+    }
     if args.rate > 0 {
         latency_phase(&api, &mut watch, args).await?;
     }

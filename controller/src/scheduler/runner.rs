@@ -55,7 +55,7 @@ pub struct SchedulerOptions {
 impl Default for SchedulerOptions {
     fn default() -> Self {
         SchedulerOptions {
-            max_in_flight: 1024,
+            max_in_flight: 2048,
             scheduled_events: true,
         }
     }
