@@ -148,3 +148,157 @@ fn daemonset_follows_agents_and_a_dead_node_evicts_its_pods() {
         "an eviction event: {events:#}"
     );
 }
+
+/// Pods of `app` that are Ready and not terminating.
+fn ready_count(pods: &[Value]) -> usize {
+    pods.iter()
+        .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+        .filter(|p| {
+            p["status"]["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        })
+        .count()
+}
+
+fn images_of(pods: &[Value]) -> Vec<String> {
+    let mut images: Vec<String> = pods
+        .iter()
+        .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+        .filter_map(|p| {
+            p["spec"]["containers"][0]["image"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    images.sort();
+    images
+}
+
+fn deployment(image: &str, replicas: u32) -> Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": "web"}},
+            "strategy": {"type": "RollingUpdate",
+                "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 1}},
+            "template": wasm_template("web", image),
+        }
+    })
+}
+
+#[test]
+fn deployment_scales_replaces_rolls_out_rolls_back_and_survives_a_dead_node() {
+    let tmp = temp_dir("e2e-deployment");
+    let controller = start(&tmp.path().join("controller"));
+    let _a = Agent::join(&controller, &tmp.path().join("a"), "edge-a");
+    let mut b = Agent::join(&controller, &tmp.path().join("b"), "edge-b");
+    let v1 = push_example(&controller, "hello-http", "examples/hello:v1");
+    let v2 = push_example(&controller, "hello-http", "examples/hello:v2");
+    let ready = |n: usize| {
+        let pods = pods(&controller, "web");
+        (ready_count(&pods) == n
+            && pods
+                .iter()
+                .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+                .count()
+                == n)
+            .then_some(pods)
+    };
+
+    apply(&controller, &deployment(&v1, 3));
+    wait_for(&controller, "3 ready replicas", || ready(3));
+    // Spread over both nodes by owner.
+    let nodes = running_on(&pods(&controller, "web"));
+    assert!(
+        nodes.contains(&"edge-a".to_owned()) && nodes.contains(&"edge-b".to_owned()),
+        "{nodes:?}"
+    );
+
+    // Scale up and down.
+    controller
+        .edgectl(&["scale", "deployment", "web", "--replicas=5"])
+        .success();
+    wait_for(&controller, "5 ready replicas", || ready(5));
+    controller
+        .edgectl(&["scale", "deployment", "web", "--replicas=3"])
+        .success();
+    wait_for(&controller, "back to 3 replicas", || ready(3));
+
+    // A deleted pod is replaced.
+    let victim = pods(&controller, "web")[0]["metadata"]["name"]
+        .as_str()
+        .expect("name")
+        .to_owned();
+    controller
+        .edgectl(&["delete", "pod", &victim, "--wait=false"])
+        .success();
+    wait_for(&controller, "the deleted pod replaced", || {
+        ready(3).filter(|pods| {
+            pods.iter()
+                .all(|p| p["metadata"]["name"] != victim.as_str())
+        })
+    });
+
+    // Rolling update to v2: never fewer than replicas - maxUnavailable = 2 ready pods.
+    apply(&controller, &deployment(&v2, 3));
+    let mut lowest = usize::MAX;
+    wait_for(&controller, "all pods on v2", || {
+        let pods = pods(&controller, "web");
+        lowest = lowest.min(ready_count(&pods));
+        (images_of(&pods) == [v2.clone(), v2.clone(), v2.clone()] && ready_count(&pods) == 3)
+            .then_some(())
+    });
+    assert!(
+        lowest >= 2,
+        "during the rollout only {lowest} pods were ready"
+    );
+    wait_for(
+        &controller,
+        "the deployment's status settled on 3 updated, available replicas",
+        || {
+            let status = controller
+                .edgectl(&["get", "deployment", "web", "-o", "json"])
+                .success()
+                .json()["status"]
+                .clone();
+            (status["updatedReplicas"] == 3
+                && status["availableReplicas"] == 3
+                && status["replicas"] == 3)
+                .then_some(())
+        },
+    );
+    controller
+        .kubectl(&["rollout", "status", "deployment/web", "--timeout=60s"])
+        .success()
+        .stdout_has(&["successfully rolled out"]);
+
+    // Roll back with the real kubectl: the v1 template comes back.
+    controller
+        .kubectl(&["rollout", "undo", "deployment/web"])
+        .success();
+    wait_for(&controller, "all pods back on v1", || {
+        let pods = pods(&controller, "web");
+        (images_of(&pods) == [v1.clone(), v1.clone(), v1.clone()] && ready_count(&pods) == 3)
+            .then_some(())
+    });
+    let history = controller
+        .kubectl(&["rollout", "history", "deployment/web"])
+        .success()
+        .stdout;
+    assert!(
+        history.contains('3'),
+        "revision 3 after the rollback: {history}"
+    );
+
+    // edge-b dies: after the grace period and the eviction timeout its pods are replaced on
+    // edge-a.
+    b.kill9();
+    wait_for(&controller, "3 ready replicas, all on edge-a", || {
+        ready(3).filter(|pods| running_on(pods) == ["edge-a", "edge-a", "edge-a"])
+    });
+}

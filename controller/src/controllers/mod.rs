@@ -2,12 +2,14 @@
 //! collection, node lifecycle, taint eviction and the workload controllers. They run on the Raft leader only, read through `Api`, and write back through it.
 
 pub mod cache;
+pub mod deployment;
 pub mod daemonset;
 pub mod events;
 pub mod gc;
 pub mod namespace;
 pub mod node_lifecycle;
 pub mod taint_eviction;
+pub mod replicaset;
 pub mod workload;
 
 use std::time::Duration;
@@ -134,6 +136,10 @@ async fn pass(
             }
         };
         keep(Ok(()));
+        // Deployments before ReplicaSets: the ReplicaSet controller's status writes would
+        // otherwise make the deployment controller's guarded ReplicaSet updates stale.
+        keep(deployment::reconcile(ctx, snapshot).await);
+        keep(replicaset::reconcile(ctx, snapshot).await);
         keep(daemonset::reconcile(ctx, snapshot).await);
         keep(taint_eviction::reconcile(ctx, snapshot).await);
         failed?;
