@@ -101,6 +101,11 @@ enum Cmd {
         /// Leave out the `Scheduled` Event per pod.
         #[arg(long)]
         no_events: bool,
+        /// Replicas of the Deployment phase (controllers and scheduler running); 0 leaves it out.
+        #[arg(long, default_value_t = 1000)]
+        deployment_replicas: usize,
+        #[arg(long, default_value_t = 100)]
+        deployment_nodes: usize,
     },
     /// Edge agent: Wasm pod start latency, HTTP requests/s next to `wasmtime serve`, idle RSS
     /// (no pods and per idle pod) and idle disk writes; one controller and one agent.
@@ -197,6 +202,8 @@ async fn main() -> Result<()> {
                 rate_seconds,
                 in_flight,
                 no_events,
+                deployment_replicas,
+                deployment_nodes,
             } => {
                 let args = scheduler::SchedulerArgs {
                     nodes: *nodes,
@@ -205,6 +212,8 @@ async fn main() -> Result<()> {
                     rate_seconds: *rate_seconds,
                     in_flight: *in_flight,
                     events: !no_events,
+                    deployment_replicas: *deployment_replicas,
+                    deployment_nodes: *deployment_nodes,
                 };
                 tokio::time::timeout(
                     Duration::from_secs(1800),

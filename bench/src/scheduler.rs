@@ -29,9 +29,91 @@ pub struct SchedulerArgs {
     pub in_flight: usize,
     /// Record a `Scheduled` Event per pod, as kube-scheduler does.
     pub events: bool,
+    /// Replicas of the Deployment phase (0 leaves it out), across `deployment_nodes` nodes.
+    pub deployment_replicas: usize,
+    pub deployment_nodes: usize,
+}
+
+/// A Deployment of `replicas` on `nodes` fresh nodes, with the controllers and the scheduler
+/// running: the time from the create to every pod bound.
+pub async fn deployment_bench(work: &Path, args: &SchedulerArgs) -> Result<()> {
+    let store = open_store(&work.join("deployment-store")).await?;
+    let api = Api::new(store.clone());
+    create_nodes(&api, args.deployment_nodes).await?;
+    let shutdown = CancellationToken::new();
+    let scheduler = tokio::spawn(scheduler::run(
+        api.clone(),
+        Recorder::new(api.clone()),
+        None,
+        SchedulerOptions {
+            max_in_flight: args.in_flight,
+            scheduled_events: args.events,
+        },
+        shutdown.clone(),
+    ));
+    let controllers = tokio::spawn(edge_controller::controllers::run(
+        api.clone(),
+        edge_controller::controllers::ControllerOptions::default(),
+        shutdown.clone(),
+    ));
+    // Let both see the cluster (their first list) before the clock starts.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let revision = store.list("/registry/core/pods/", None, Some(1))?.revision;
+    let mut watch = store.watch("/registry/core/pods/", revision)?;
+    let deployments = edge_controller::controllers::workload::resource("apps", "v1", "deployments");
+    let mut template = pod_object("x");
+    template["metadata"] = json!({"labels": {"app": "bench"}});
+    let deployment = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "bench", "namespace": "bench"},
+        "spec": {"replicas": args.deployment_replicas,
+            "selector": {"matchLabels": {"app": "bench"}}, "template": template},
+    });
+    let start = Instant::now();
+    api.create(
+        deployments,
+        Some("bench"),
+        deployment,
+        WriteOptions::default(),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{}", e.0.message))?;
+    let mut bound = 0;
+    let deadline = start + Duration::from_secs(300);
+    while bound < args.deployment_replicas {
+        let Ok(Ok(event)) = tokio::time::timeout_at(deadline.into(), watch.next()).await else {
+            bail!(
+                "only {bound} of {} deployment pods bound in 5 min",
+                args.deployment_replicas
+            );
+        };
+        if event.kind == EventKind::Modified
+            && is_bound(&event.object)
+            && !event.prev_object.as_deref().is_some_and(is_bound)
+        {
+            bound += 1;
+        }
+    }
+    println!(
+        "deployment: {} replicas on {} nodes: apply to all bound in {:.2}s",
+        args.deployment_replicas,
+        args.deployment_nodes,
+        start.elapsed().as_secs_f64()
+    );
+    shutdown.cancel();
+    let _ = scheduler.await;
+    let _ = controllers.await;
+    store.shutdown().await;
+    Ok(())
 }
 
 pub async fn scheduler_bench(work: &Path, args: &SchedulerArgs) -> Result<()> {
+    if args.deployment_replicas > 0 {
+        deployment_bench(work, args).await?;
+    }
+    if args.pods == 0 {
+        return Ok(());
+    }
     let store = open_store(&work.join("scheduler-store")).await?;
     let api = Api::new(store.clone());
     let started = Instant::now();
