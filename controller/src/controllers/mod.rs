@@ -2,14 +2,14 @@
 //! collection, node lifecycle, taint eviction and the workload controllers. They run on the Raft leader only, read through `Api`, and write back through it.
 
 pub mod cache;
-pub mod deployment;
 pub mod daemonset;
+pub mod deployment;
 pub mod events;
 pub mod gc;
 pub mod namespace;
 pub mod node_lifecycle;
-pub mod taint_eviction;
 pub mod replicaset;
+pub mod taint_eviction;
 pub mod workload;
 
 use std::time::Duration;
