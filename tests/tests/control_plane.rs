@@ -81,8 +81,27 @@ fn items(controller: &Controller, args: &[&str]) -> Value {
 /// What must not change when a request is rejected: the demo objects and the namespaces,
 /// resource versions included.
 fn snapshot(controller: &Controller) -> Value {
+    let mut demo = items(controller, &["deploy,svc,cm", "-n", "demo"]);
+    // The deployment controller writes a Deployment's status and revision annotation in the
+    // background (bumping its resourceVersion): those are not the user's data this compares.
+    for item in demo.as_array_mut().into_iter().flatten() {
+        if item["kind"] == "Deployment" {
+            if let Some(object) = item.as_object_mut() {
+                object.remove("status");
+            }
+            if let Some(metadata) = item["metadata"].as_object_mut() {
+                metadata.remove("resourceVersion");
+                if let Some(annotations) = metadata
+                    .get_mut("annotations")
+                    .and_then(Value::as_object_mut)
+                {
+                    annotations.remove("deployment.kubernetes.io/revision");
+                }
+            }
+        }
+    }
     serde_json::json!({
-        "demo": items(controller, &["deploy,svc,cm", "-n", "demo"]),
+        "demo": demo,
         "namespaces": items(controller, &["ns"]),
     })
 }
