@@ -1,6 +1,7 @@
 //! The Edgeplane resource model: Kubernetes-compatible objects, their validation and defaulting, selectors, manifests, patches and tables. No I/O.
 
 pub mod admission;
+pub mod cron;
 pub mod manifest;
 pub mod meta;
 pub mod patch;

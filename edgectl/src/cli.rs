@@ -113,6 +113,8 @@ pub enum Command {
     /// Display resource (CPU/memory) usage of nodes or pods.
     #[command(subcommand)]
     Top(cmd::top::TopCommand),
+    /// List events, oldest first.
+    Events(cmd::events::EventsArgs),
 }
 
 #[cfg(test)]

@@ -70,6 +70,11 @@ fn valid_objects_pass() {
         secret(),
         job(),
         cron_job(),
+        with(cron_job(), json!({"spec": {"timeZone": "Europe/Berlin"}})),
+        with(
+            cron_job(),
+            json!({"spec": {"schedule": "TZ=Europe/Berlin 0 9 * * MON-FRI"}}),
+        ),
         stateful_set(),
     ] {
         if let Err(e) = validate(&obj) {
@@ -387,6 +392,33 @@ fn each_rule_names_its_field() {
             with(cron_job(), json!({"spec": {"schedule": null}})),
             "spec.schedule",
             "Required value",
+        ),
+        (
+            "cron schedule message",
+            with(cron_job(), json!({"spec": {"schedule": "*/0 * * * *"}})),
+            "spec.schedule",
+            "step of range should be a positive number: */0",
+        ),
+        (
+            "cron time zone unknown",
+            with(cron_job(), json!({"spec": {"timeZone": "Mars/Olympus"}})),
+            "spec.timeZone",
+            "unknown time zone Mars/Olympus",
+        ),
+        (
+            "cron time zone local",
+            with(cron_job(), json!({"spec": {"timeZone": "Local"}})),
+            "spec.timeZone",
+            "must be an explicit time zone",
+        ),
+        (
+            "cron time zone and TZ",
+            with(
+                cron_job(),
+                json!({"spec": {"timeZone": "Europe/Berlin", "schedule": "TZ=UTC 0 9 * * *"}}),
+            ),
+            "spec.schedule",
+            "cannot use both timeZone field and TZ or CRON_TZ in schedule",
         ),
         (
             "cron concurrency",

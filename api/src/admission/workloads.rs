@@ -341,8 +341,16 @@ pub(crate) fn validate_cron_job(obj: &Value, errs: &mut Vec<FieldError>) {
             if let Err(msg) = check_cron_schedule(schedule) {
                 errs.push(FieldError::invalid("spec.schedule", schedule, msg));
             }
+            if schedule.contains("TZ") && spec.get("timeZone").is_some_and(|z| !z.is_null()) {
+                errs.push(FieldError::invalid(
+                    "spec.schedule",
+                    schedule,
+                    "cannot use both timeZone field and TZ or CRON_TZ in schedule",
+                ));
+            }
         }
     }
+    validate_time_zone(spec, errs);
     if let Some(p) = get_str(spec, "concurrencyPolicy")
         && !["Allow", "Forbid", "Replace"].contains(&p)
     {
@@ -365,66 +373,30 @@ pub(crate) fn validate_cron_job(obj: &Value, errs: &mut Vec<FieldError>) {
     }
 }
 
-/// Checks a standard five-field cron expression or a `@hourly`-style macro.
+/// Checks a cron schedule as the CronJob controller will read it (robfig/cron's standard
+/// parser: five fields or a `@hourly`-style macro, optionally after `TZ=`).
 pub(crate) fn check_cron_schedule(schedule: &str) -> Result<(), String> {
-    let s = schedule.trim();
-    let s = s
-        .strip_prefix("TZ=")
-        .or_else(|| s.strip_prefix("CRON_TZ="))
-        .map_or(s, |rest| rest.split_once(' ').map_or("", |(_, r)| r.trim()));
-    if s.starts_with('@') {
-        return if [
-            "@yearly",
-            "@annually",
-            "@monthly",
-            "@weekly",
-            "@daily",
-            "@midnight",
-            "@hourly",
-        ]
-        .contains(&s)
-        {
-            Ok(())
-        } else {
-            Err(format!("unrecognized descriptor: {s}"))
-        };
-    }
-    let fields: Vec<&str> = s.split_whitespace().collect();
-    if fields.len() != 5 {
-        return Err(format!(
-            "expected exactly 5 fields, found {}: {s}",
-            fields.len()
-        ));
-    }
-    let ranges = [(0, 59), (0, 23), (1, 31), (1, 12), (0, 7)];
-    for (field, (lo, hi)) in fields.iter().zip(ranges) {
-        for part in field.split(',') {
-            let (range, step) = part.split_once('/').unwrap_or((part, "1"));
-            if step.parse::<u32>().map_or(true, |s| s == 0) {
-                return Err(format!("failed to parse int from {step}: invalid step"));
-            }
-            if range == "*" || range == "?" {
-                continue;
-            }
-            let (a, b) = range.split_once('-').unwrap_or((range, range));
-            for bound in [a, b] {
-                // Month and weekday names (JAN, MON) are accepted as they are.
-                if bound.chars().all(|c| c.is_ascii_alphabetic()) && bound.len() == 3 {
-                    continue;
-                }
-                match bound.parse::<u32>() {
-                    Ok(v) if (lo..=hi).contains(&v) => {}
-                    Ok(v) => {
-                        return Err(format!(
-                            "end of range ({v}) above maximum ({hi}) or below minimum ({lo}): {part}"
-                        ));
-                    }
-                    Err(_) => {
-                        return Err(format!("failed to parse int from {bound}: invalid syntax"));
-                    }
-                }
-            }
+    crate::cron::Schedule::parse(schedule)
+        .map(|_| ())
+        .map_err(|err| err.to_string())
+}
+
+/// `spec.timeZone`: unset, or an IANA name the time zone database knows.
+fn validate_time_zone(spec: &Value, errs: &mut Vec<FieldError>) {
+    let Some(zone) = spec.get("timeZone").filter(|z| !z.is_null()) else {
+        return;
+    };
+    let name = zone.as_str().unwrap_or_default();
+    let message = if name.is_empty() {
+        "timeZone must be nil or non-empty string".to_owned()
+    } else if name.eq_ignore_ascii_case("Local") {
+        "timeZone must be an explicit time zone as defined in https://www.iana.org/time-zones"
+            .to_owned()
+    } else {
+        match crate::cron::time_zone(name) {
+            Ok(_) => return,
+            Err(err) => err.to_string(),
         }
-    }
-    Ok(())
+    };
+    errs.push(FieldError::invalid("spec.timeZone", zone.clone(), message));
 }

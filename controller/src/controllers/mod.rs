@@ -6,6 +6,12 @@ pub mod daemonset;
 pub mod deployment;
 pub mod events;
 pub mod gc;
+pub mod job;
+pub mod job_index;
+pub mod job_pods;
+pub mod job_run;
+pub mod job_status;
+pub mod job_track;
 pub mod namespace;
 pub mod node_lifecycle;
 pub mod replicaset;
@@ -141,6 +147,7 @@ async fn pass(
         keep(deployment::reconcile(ctx, snapshot).await);
         keep(replicaset::reconcile(ctx, snapshot).await);
         keep(daemonset::reconcile(ctx, snapshot).await);
+        keep(job::reconcile(ctx, snapshot).await);
         keep(taint_eviction::reconcile(ctx, snapshot).await);
         failed?;
     }

@@ -42,6 +42,12 @@ pub struct GetArgs {
     /// Fetch large lists in chunks of this size.
     #[arg(long, default_value_t = 500)]
     pub chunk_size: u32,
+    /// Events only: the events about this object, TYPE/NAME.
+    #[arg(long = "for", value_name = "TYPE/NAME")]
+    pub for_object: Option<String>,
+    /// Events only: the events of these types, comma-separated (Normal, Warning).
+    #[arg(long, value_delimiter = ',')]
+    pub types: Vec<String>,
 }
 
 /// One type named on the command line and the object names asked for (none = list).
@@ -141,11 +147,17 @@ pub fn validate_selectors(label: Option<&str>, field: Option<&str>) -> Result<()
     Ok(())
 }
 
-pub async fn run(session: &mut Session, args: GetArgs) -> Result<()> {
+pub async fn run(session: &mut Session, mut args: GetArgs) -> Result<()> {
     let format = OutputFormat::parse(args.output.as_deref())?;
     validate_selectors(args.selector.as_deref(), args.field_selector.as_deref())?;
     let requests = parse_resource_args(&args.resources)?;
     let targets = resolve_requests(session, &requests).await?;
+    if args.for_object.is_some() || !args.types.is_empty() {
+        if !matches!(targets.as_slice(), [(resource, _)] if super::events::is_events(resource)) {
+            bail!("--for and --types can only be used with events");
+        }
+        args.field_selector = event_filters(session, &args).await?;
+    }
     if args.watch || args.watch_only {
         return super::watch::run(session, &args, &format, &targets).await;
     }
@@ -218,6 +230,21 @@ pub async fn run(session: &mut Session, args: GetArgs) -> Result<()> {
     }
 }
 
+/// `--field-selector` with `--for` and `--types` added as the clauses they mean.
+async fn event_filters(session: &mut Session, args: &GetArgs) -> Result<Option<String>> {
+    use super::events;
+    events::validate_types(&args.types)?;
+    let for_object = match &args.for_object {
+        Some(spec) => Some(events::for_selector(session, spec).await?),
+        None => None,
+    };
+    Ok(events::join_selectors([
+        args.field_selector.as_deref(),
+        for_object.as_deref(),
+        events::types_selector(&args.types).as_deref(),
+    ]))
+}
+
 /// kubectl's message for an empty result.
 pub fn no_resources_message(namespace: Option<&str>) -> String {
     match namespace {
@@ -236,7 +263,9 @@ async fn fetch_table(
     failed: &mut bool,
 ) -> Result<Option<Value>> {
     let mut table: Option<Value> = None;
-    if names.is_empty() {
+    if names.is_empty() && super::events::is_events(resource) {
+        table = Some(super::events::sorted_table(session, resource, params).await?);
+    } else if names.is_empty() {
         let path = resource.path(session.list_namespace(), None);
         table = Some(as_table(
             session.client.list(&path, params, TABLE_ACCEPT).await?,

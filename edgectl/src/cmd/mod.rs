@@ -8,6 +8,7 @@ pub mod delete;
 pub mod describe;
 pub mod discovery;
 pub mod edit;
+pub mod events;
 pub mod get;
 pub mod info;
 pub mod kubeconfig;
@@ -150,6 +151,7 @@ async fn dispatch(session: &mut Session, command: Command) -> Result<()> {
         Command::Backup(command) => backup::run(session, command).await,
         Command::Kubeconfig(command) => kubeconfig::run(session, command).await,
         Command::Top(command) => top::run(session, command).await,
+        Command::Events(args) => events::run(session, args).await,
         Command::Config(_) | Command::Version(_) | Command::Push(_) => unreachable_verb(),
     }
 }

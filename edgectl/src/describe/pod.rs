@@ -70,7 +70,13 @@ pub fn describe(w: &mut Writer, pod: &Value, now: jiff::Timestamp) {
     let statuses = pod
         .pointer("/status/containerStatuses")
         .and_then(Value::as_array);
-    containers(w, 0, pod.pointer("/spec/containers"), statuses);
+    containers(
+        w,
+        0,
+        "Containers",
+        pod.pointer("/spec/containers"),
+        statuses,
+    );
     conditions(w, pod);
     volumes(w, 0, pod.pointer("/spec/volumes"));
     w.line(
@@ -81,19 +87,23 @@ pub fn describe(w: &mut Writer, pod: &Value, now: jiff::Timestamp) {
         ),
     );
     w.labels(0, "Node-Selectors", pod.pointer("/spec/nodeSelector"));
-    let tolerations: Vec<String> = pod
-        .pointer("/spec/tolerations")
+    tolerations(w, 0, pod.pointer("/spec/tolerations"));
+}
+
+/// `Tolerations:` with one toleration per line, or `<none>`.
+pub fn tolerations(w: &mut Writer, level: usize, list: Option<&Value>) {
+    let tolerations: Vec<String> = list
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
         .map(toleration)
         .collect();
     match tolerations.split_first() {
-        None => w.line(0, "Tolerations:\t<none>"),
+        None => w.line(level, "Tolerations:\t<none>"),
         Some((first, rest)) => {
-            w.line(0, &format!("Tolerations:\t{first}"));
+            w.line(level, &format!("Tolerations:\t{first}"));
             for t in rest {
-                w.line(0, &format!("\t{t}"));
+                w.line(level, &format!("\t{t}"));
             }
         }
     }
@@ -124,15 +134,19 @@ fn toleration(t: &Value) -> String {
 pub fn containers(
     w: &mut Writer,
     level: usize,
+    title: &str,
     containers: Option<&Value>,
     statuses: Option<&Vec<Value>>,
 ) {
-    w.line(level, "Containers:");
+    w.line(level, &format!("{title}:"));
     for c in containers.and_then(Value::as_array).into_iter().flatten() {
         let name = text(c, "/name");
         let status = statuses.and_then(|s| s.iter().find(|s| text(s, "/name") == name));
-        w.line(level + 1, &format!("{name}:"));
-        let l = level + 2;
+        // kubectl indents a template's container names by one more space than its title,
+        // and a container's fields alike in pods and templates.
+        let indent = if level > 0 { " " } else { "" };
+        w.line(1, &format!("{indent}{name}:"));
+        let l = 2;
         if let Some(status) = status {
             w.line(
                 l,

@@ -53,7 +53,13 @@ fn pod_template(w: &mut Writer, object: &Value) {
     {
         w.annotations(1, object.pointer("/spec/template/metadata/annotations"));
     }
-    super::pod::containers(w, 1, object.pointer("/spec/template/spec/containers"), None);
+    super::pod::containers(
+        w,
+        1,
+        "Containers",
+        object.pointer("/spec/template/spec/containers"),
+        None,
+    );
     super::pod::volumes(w, 1, object.pointer("/spec/template/spec/volumes"));
 }
 
