@@ -302,3 +302,139 @@ fn deployment_scales_replaces_rolls_out_rolls_back_and_survives_a_dead_node() {
         ready(3).filter(|pods| running_on(pods) == ["edge-a", "edge-a", "edge-a"])
     });
 }
+
+/// A Job's status and the condition of `kind` ("" when it has none).
+fn job_condition(job: &Value, kind: &str) -> String {
+    job["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == kind && c["status"] == "True")
+        .and_then(|c| c["reason"].as_str())
+        .unwrap_or("")
+        .to_owned()
+}
+
+fn get_json(controller: &Controller, args: &[&str]) -> Option<Value> {
+    let out = controller.edgectl(args);
+    (out.code == Some(0)).then(|| out.json())
+}
+
+fn command_job(name: &str, image: &str, args: &[&str], backoff_limit: u32) -> Value {
+    json!({
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "backoffLimit": backoff_limit,
+            "template": {"spec": {
+                "runtimeClassName": "wasm",
+                "restartPolicy": "Never",
+                "containers": [{"name": "work", "image": image, "args": args}],
+            }},
+        }
+    })
+}
+
+#[test]
+fn jobs_retry_within_their_backoff_limit_and_cronjobs_fire_every_minute() {
+    let tmp = temp_dir("e2e-batch");
+    let controller = start(&tmp.path().join("controller"));
+    let _a = Agent::join(&controller, &tmp.path().join("a"), "edge-a");
+    let command = push_example(&controller, "testdata-command", "testdata/command:v1");
+
+    // The first run fails, the retry (after the 10 s pod-failure backoff) succeeds. The runs
+    // are counted in a file on a hostPath that both pods mount.
+    let runs = tmp.path().join("runs");
+    std::fs::create_dir_all(&runs).unwrap_or_else(|e| panic!("mkdir: {e}"));
+    let mut flaky = command_job("flaky", &command, &["flaky", "/data/runs", "1"], 3);
+    flaky["spec"]["template"]["spec"]["containers"][0]["volumeMounts"] =
+        json!([{"name": "data", "mountPath": "/data"}]);
+    flaky["spec"]["template"]["spec"]["volumes"] = json!([{"name": "data",
+        "hostPath": {"path": runs.display().to_string(), "type": "Directory"}}]);
+    apply(&controller, &flaky);
+    // One that never succeeds and may not retry at all.
+    apply(
+        &controller,
+        &command_job("doomed", &command, &["exit", "3"], 0),
+    );
+
+    let job = wait_for(&controller, "the flaky job complete", || {
+        get_json(&controller, &["get", "job", "flaky", "-o", "json"])
+            .filter(|j| !job_condition(j, "Complete").is_empty())
+    });
+    assert_eq!(job["status"]["succeeded"], 1, "{job:#}");
+    assert_eq!(job["status"]["failed"], 1, "{job:#}");
+    assert_eq!(
+        std::fs::read_to_string(runs.join("runs")).ok().as_deref(),
+        Some("2"),
+        "ran twice"
+    );
+    let doomed = wait_for(&controller, "the doomed job failed", || {
+        get_json(&controller, &["get", "job", "doomed", "-o", "json"])
+            .filter(|j| !job_condition(j, "Failed").is_empty())
+    });
+    assert_eq!(job_condition(&doomed, "Failed"), "BackoffLimitExceeded");
+    assert_eq!(doomed["status"]["failed"], 1, "{doomed:#}");
+    // Finished pods keep no tracking finalizer.
+    let pods = get_json(&controller, &["get", "pods", "-o", "json"]).expect("pods");
+    for pod in pods["items"].as_array().into_iter().flatten() {
+        assert!(
+            pod["metadata"]["finalizers"]
+                .as_array()
+                .is_none_or(Vec::is_empty),
+            "{pod:#}"
+        );
+    }
+    let table = controller.edgectl(&["get", "jobs"]).success().stdout;
+    assert!(table.contains("flaky") && table.contains("1/1"), "{table}");
+
+    // A CronJob on a one-minute schedule creates a Job that runs to completion.
+    apply(
+        &controller,
+        &json!({
+            "apiVersion": "batch/v1", "kind": "CronJob",
+            "metadata": {"name": "tick", "namespace": "default"},
+            "spec": {
+                "schedule": "*/1 * * * *",
+                "jobTemplate": {"spec": {"template": {"spec": {
+                    "runtimeClassName": "wasm",
+                    "restartPolicy": "OnFailure",
+                    "containers": [{"name": "tick", "image": command, "args": ["exit", "0"]}],
+                }}}},
+            }
+        }),
+    );
+    let cronjob = poll(Duration::from_secs(150), || {
+        get_json(&controller, &["get", "cronjob", "tick", "-o", "json"])
+            .filter(|cj| cj["status"]["lastSuccessfulTime"].is_string())
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "the cronjob's first run did not succeed\n{}",
+            controller.log_tail(60)
+        )
+    });
+    let jobs = get_json(&controller, &["get", "jobs", "-o", "json"]).expect("jobs");
+    let runs: Vec<&Value> = jobs["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|j| j["metadata"]["ownerReferences"][0]["name"] == "tick")
+        .collect();
+    assert!(!runs.is_empty(), "{jobs:#}");
+    let name = runs[0]["metadata"]["name"].as_str().unwrap_or_default();
+    let minutes: i64 = name
+        .strip_prefix("tick-")
+        .and_then(|m| m.parse().ok())
+        .unwrap_or_else(|| panic!("job name {name} is tick-<unix minutes>"));
+    assert!(minutes > 29_000_000, "{name}");
+    assert!(
+        cronjob["status"]["lastScheduleTime"].is_string(),
+        "{cronjob:#}"
+    );
+    let events = controller
+        .edgectl(&["events", "--for", "cronjob/tick"])
+        .success()
+        .stdout;
+    assert!(events.contains("SuccessfulCreate"), "{events}");
+}

@@ -193,6 +193,23 @@ fn resource_of(key: &str) -> Option<&'static ResourceInfo> {
         .find(|info| key.starts_with(&info.prefix(None)))
 }
 
+/// A snapshot of `objects` for unit tests, each stored under the resource of its
+/// `apiVersion` and `kind`.
+#[cfg(test)]
+pub fn snapshot_of(objects: &[Value]) -> Snapshot {
+    let info = |o: &Value| {
+        let (api_version, kind) = (super::str_at(o, "/apiVersion"), super::str_at(o, "/kind"));
+        edge_api::resource::by_kind(api_version, kind)
+            .unwrap_or_else(|| panic!("test object of unknown kind {api_version} {kind}"))
+    };
+    Snapshot {
+        objects: objects
+            .iter()
+            .map(|o| (info(o), Arc::new(o.clone())))
+            .collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,6 +19,7 @@ use super::workload::{
     is_pod_ready, key_of, of_kind, owner_reference, pod_from_template, pod_phase, resource,
     spec_selector, template_hash, uid_of,
 };
+use super::writes::{POD_MESSAGES, create_recorded};
 use super::{Context, Snapshot, str_at};
 use crate::apiserver::api_delete::DeleteOptions;
 use crate::apiserver::api_write::{Part, WriteOptions};
@@ -369,41 +370,10 @@ pub async fn reconcile(ctx: &Context, snapshot: &Snapshot) -> Result<(), ApiErro
                             set.pointer("/status/collisionCount")
                                 .and_then(Value::as_i64),
                         );
-                        let (namespace, _) = key_of(set);
                         let pod = daemon_pod(set, &node, &hash);
-                        match ctx
-                            .api
-                            .create(pods, Some(namespace), pod, WriteOptions::default())
+                        create_recorded(ctx, COMPONENT, set, pods, pod, &POD_MESSAGES)
                             .await
-                        {
-                            Ok(created) => {
-                                let message =
-                                    format!("Created pod: {}", str_at(&created, "/metadata/name"));
-                                ctx.events
-                                    .record(
-                                        COMPONENT,
-                                        set,
-                                        EventType::Normal,
-                                        "SuccessfulCreate",
-                                        &message,
-                                    )
-                                    .await;
-                                Ok(())
-                            }
-                            Err(err) => {
-                                let message = format!("Error creating: {}", err.0.message);
-                                ctx.events
-                                    .record(
-                                        COMPONENT,
-                                        set,
-                                        EventType::Warning,
-                                        "FailedCreate",
-                                        &message,
-                                    )
-                                    .await;
-                                Err(err)
-                            }
-                        }
+                            .map(|_| ())
                     }
                     DaemonAction::Delete {
                         set,

@@ -43,6 +43,7 @@ use super::workload::{
     REVISION_ANNOTATION, by_controller, controller_ref, int_at, is_deleting, key_of, meta, of_kind,
     owner_reference, resource, spec_selector, uid_of,
 };
+use super::writes::replace_status;
 use super::{Context, Snapshot, str_at};
 use crate::apiserver::api_delete::DeleteOptions;
 use crate::apiserver::api_write::{Part, PatchKind, WriteOptions};
@@ -365,22 +366,8 @@ async fn patch_main(
 /// subresource ignores the rest, so there is no resourceVersion guard: the revision annotation
 /// written just before must not make it fail.
 async fn write_status(ctx: &Context, d: &Value, status: Value) -> Result<Value, ApiError> {
-    let (namespace, name) = key_of(d);
-    let mut object = d.clone();
-    object["status"] = status;
-    if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
-        metadata.remove("resourceVersion");
-    }
-    ctx.api
-        .update(
-            resource("apps", "v1", "deployments"),
-            Some(namespace),
-            name,
-            object,
-            Part::Status,
-            WriteOptions::default(),
-        )
-        .await
+    let info = resource("apps", "v1", "deployments");
+    replace_status(ctx, info, d, status, false).await
 }
 
 #[cfg(test)]

@@ -12,7 +12,8 @@ use super::events::EventType;
 use super::job::{Action, COMPONENT, JobEvent, plan};
 use super::job_status::{TRACKING_FINALIZER, has_finalizer};
 use super::workload::{key_of, meta, resource, uid_of};
-use super::{Context, Snapshot, str_at};
+use super::writes::{benign, create_pods_slow_start, replace_status};
+use super::{Context, Snapshot};
 use crate::apiserver::api_delete::{DeleteOptions, Preconditions};
 use crate::apiserver::api_write::{Part, PatchKind, WriteOptions};
 use crate::apiserver::error::ApiError;
@@ -71,10 +72,6 @@ fn step(action: &Action) -> u8 {
 
 /// A write failure that does not fail the pass: the object changed or went since the
 /// snapshot, and the next pass sees the new state.
-fn benign(err: &ApiError) -> bool {
-    err.code() == 404 || err.code() == 409
-}
-
 async fn run_job(ctx: &Context, mut actions: Vec<Action>) -> Result<(), ApiError> {
     actions.sort_by_key(step);
     let mut first_error: Option<ApiError> = None;
@@ -87,13 +84,18 @@ async fn run_job(ctx: &Context, mut actions: Vec<Action>) -> Result<(), ApiError
                 pods,
                 strip_finalizer,
             } => delete_pods(ctx, &job, pods, strip_finalizer).await,
-            Action::CreatePods { job, pods } => create_pods(ctx, &job, pods).await,
+            Action::CreatePods { job, pods } => {
+                create_pods_slow_start(ctx, COMPONENT, &job, pods).await
+            }
             Action::Status {
                 job,
                 status,
                 events,
             } => {
-                let result = write_status(ctx, &job, status).await;
+                let result =
+                    replace_status(ctx, resource("batch", "v1", "jobs"), &job, status, true)
+                        .await
+                        .map(|_| ());
                 status_written = result.is_ok();
                 if result.is_ok() {
                     record(ctx, &job, &events).await;
@@ -121,76 +123,6 @@ async fn record(ctx: &Context, job: &Value, events: &[JobEvent]) {
         ctx.events
             .record(COMPONENT, job, event.kind, event.reason, &event.message)
             .await;
-    }
-}
-
-/// Replaces the Job's status, guarded by the resourceVersion it was planned from.
-async fn write_status(ctx: &Context, job: &Value, status: Value) -> Result<(), ApiError> {
-    let (namespace, name) = key_of(job);
-    let mut object = job.clone();
-    object["status"] = status;
-    ctx.api
-        .update(
-            resource("batch", "v1", "jobs"),
-            Some(namespace),
-            name,
-            object,
-            Part::Status,
-            WriteOptions::default(),
-        )
-        .await
-        .map(|_| ())
-}
-
-/// Creates pods in Kubernetes' slow-start batches (1, 2, 4, ...), stopping after a batch with
-/// a failure, so that a template the API refuses costs one failed create, not hundreds.
-async fn create_pods(ctx: &Context, job: &Arc<Value>, pods: Vec<Value>) -> Result<(), ApiError> {
-    let info = resource("", "v1", "pods");
-    let (namespace, _) = key_of(job);
-    let mut pending = pods.into_iter();
-    let mut batch = 1;
-    loop {
-        let chunk: Vec<Value> = pending.by_ref().take(batch).collect();
-        if chunk.is_empty() {
-            return Ok(());
-        }
-        batch *= 2;
-        let results: Vec<Result<(), ApiError>> = futures::stream::iter(chunk)
-            .map(|pod| async move {
-                match ctx
-                    .api
-                    .create(info, Some(namespace), pod, WriteOptions::default())
-                    .await
-                {
-                    Ok(created) => {
-                        let message =
-                            format!("Created pod: {}", str_at(&created, "/metadata/name"));
-                        ctx.events
-                            .record(
-                                COMPONENT,
-                                job,
-                                EventType::Normal,
-                                "SuccessfulCreate",
-                                &message,
-                            )
-                            .await;
-                        Ok(())
-                    }
-                    Err(err) => {
-                        let message = format!("Error creating: {}", err.0.message);
-                        ctx.events
-                            .record(COMPONENT, job, EventType::Warning, "FailedCreate", &message)
-                            .await;
-                        Err(err)
-                    }
-                }
-            })
-            .buffer_unordered(PARALLEL_WRITES)
-            .collect()
-            .await;
-        if let Some(err) = results.into_iter().find_map(Result::err) {
-            return Err(err);
-        }
     }
 }
 

@@ -2,6 +2,8 @@
 //! collection, node lifecycle, taint eviction and the workload controllers. They run on the Raft leader only, read through `Api`, and write back through it.
 
 pub mod cache;
+pub mod cronjob;
+pub mod cronjob_run;
 pub mod daemonset;
 pub mod deployment;
 pub mod events;
@@ -17,6 +19,7 @@ pub mod node_lifecycle;
 pub mod replicaset;
 pub mod taint_eviction;
 pub mod workload;
+pub mod writes;
 
 use std::time::Duration;
 
@@ -148,6 +151,7 @@ async fn pass(
         keep(replicaset::reconcile(ctx, snapshot).await);
         keep(daemonset::reconcile(ctx, snapshot).await);
         keep(job::reconcile(ctx, snapshot).await);
+        keep(cronjob::reconcile(ctx, snapshot).await);
         keep(taint_eviction::reconcile(ctx, snapshot).await);
         failed?;
     }

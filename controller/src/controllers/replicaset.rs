@@ -17,6 +17,7 @@ use super::workload::{
     is_pod_available, is_pod_ready, key_of, meta, of_kind, owner_reference, pod_from_template,
     resource, spec_selector, uid_of,
 };
+use super::writes::{benign, create_pods_slow_start};
 use super::{Context, Snapshot, str_at};
 use crate::apiserver::api_delete::DeleteOptions;
 use crate::apiserver::api_write::{Part, PatchKind, WriteOptions};
@@ -292,12 +293,6 @@ pub async fn reconcile(ctx: &Context, snapshot: &Snapshot) -> Result<(), ApiErro
     results.into_iter().collect()
 }
 
-/// A write failure that does not fail the pass: the object changed or went since the
-/// snapshot, and the next pass sees the new state.
-fn benign(err: &ApiError) -> bool {
-    err.code() == 404 || err.code() == 409
-}
-
 async fn run_replica_set(
     ctx: &Context,
     rs: Arc<Value>,
@@ -403,66 +398,21 @@ async fn patch_pod(ctx: &Context, pod: &Value, patch: &Value) -> Result<(), ApiE
     }
 }
 
-/// Creates `count` pods in Kubernetes' slow-start batches (1, 2, 4, ...), so that a template
-/// the API refuses costs one failed create, not hundreds; stops after a batch with a failure.
+/// Creates `count` pods from the ReplicaSet's template.
 async fn create_pods(ctx: &Context, rs: &Arc<Value>, count: usize) -> Result<(), ApiError> {
-    let info = resource("", "v1", "pods");
-    let (namespace, name) = key_of(rs);
+    let (_, name) = key_of(rs);
     let template = rs.pointer("/spec/template").cloned().unwrap_or(Value::Null);
     let prefix = format!("{name}-");
-    let mut remaining = count;
-    let mut batch = 1;
-    while remaining > 0 {
-        let size = batch.min(remaining);
-        remaining -= size;
-        batch *= 2;
-        let results: Vec<Result<(), ApiError>> = futures::stream::iter(0..size)
-            .map(|_| {
-                let pod = pod_from_template(
-                    rs,
-                    &template,
-                    owner_reference(rs, "apps/v1", "ReplicaSet"),
-                    PodName::Generate(&prefix),
-                    &[],
-                );
-                async move {
-                    match ctx
-                        .api
-                        .create(info, Some(namespace), pod, WriteOptions::default())
-                        .await
-                    {
-                        Ok(created) => {
-                            let message =
-                                format!("Created pod: {}", str_at(&created, "/metadata/name"));
-                            ctx.events
-                                .record(
-                                    COMPONENT,
-                                    rs,
-                                    EventType::Normal,
-                                    "SuccessfulCreate",
-                                    &message,
-                                )
-                                .await;
-                            Ok(())
-                        }
-                        Err(err) => {
-                            let message = format!("Error creating: {}", err.0.message);
-                            ctx.events
-                                .record(COMPONENT, rs, EventType::Warning, "FailedCreate", &message)
-                                .await;
-                            Err(err)
-                        }
-                    }
-                }
-            })
-            .buffer_unordered(PARALLEL_WRITES)
-            .collect()
-            .await;
-        if let Some(err) = results.into_iter().find_map(Result::err) {
-            return Err(err);
-        }
-    }
-    Ok(())
+    let pods = (0..count).map(|_| {
+        pod_from_template(
+            rs,
+            &template,
+            owner_reference(rs, "apps/v1", "ReplicaSet"),
+            PodName::Generate(&prefix),
+            &[],
+        )
+    });
+    create_pods_slow_start(ctx, COMPONENT, rs, pods).await
 }
 
 /// Deletes the surplus pods concurrently; a pod that is already gone counts as deleted.

@@ -7,6 +7,7 @@
 //! - `echo`: prints its arguments, environment, configuration and volume, and output that
 //!   ends without a newline (logs).
 //! - `connect ADDR`: tries a TCP connection (network policy).
+//! - `flaky FILE N`: counts its runs in FILE and fails the first N of them (Job retries).
 
 use std::hint::black_box;
 use std::io::Write;
@@ -22,6 +23,10 @@ fn main() {
             edgeplane_guest::cli::exit(code)
         }
         Some("echo") => echo(&args),
+        Some("flaky") => flaky(
+            args.get(2).map_or("/data/runs", String::as_str),
+            args.get(3).and_then(|n| n.parse().ok()).unwrap_or(1),
+        ),
         Some("connect") => connect(args.get(2).map(String::as_str).unwrap_or("127.0.0.1:9")),
         other => {
             eprintln!("testdata-command: unknown mode {other:?}");
@@ -68,6 +73,23 @@ fn echo(args: &[String]) {
     eprintln!("to stderr");
     print!("no newline at the end");
     let _ = std::io::stdout().flush();
+}
+
+fn flaky(path: &str, failures: u32) {
+    let runs: u32 = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(0)
+        + 1;
+    if let Err(e) = std::fs::write(path, runs.to_string()) {
+        eprintln!("flaky: cannot record the run in {path}: {e}");
+        edgeplane_guest::cli::exit(2)
+    }
+    if runs <= failures {
+        println!("run {runs}: failing");
+        edgeplane_guest::cli::exit(1)
+    }
+    println!("run {runs}: done");
 }
 
 fn connect(addr: &str) {
