@@ -42,19 +42,7 @@ fn pod(set: &Value, name: &str, node: &str, hash: &str, phase: &str, ready: bool
 }
 
 fn snapshot(objects: Vec<Value>) -> Snapshot {
-    Snapshot {
-        objects: objects
-            .into_iter()
-            .map(|o| {
-                let info = match o["kind"].as_str() {
-                    Some("Node") => resource("", "v1", "nodes"),
-                    Some("Pod") => resource("", "v1", "pods"),
-                    _ => resource("apps", "v1", "daemonsets"),
-                };
-                (info, Arc::new(o))
-            })
-            .collect(),
-    }
+    crate::controllers::cache::snapshot_of(&objects)
 }
 
 /// The plan's creates and deletes, as `create NODE` / `delete POD`, sorted.

@@ -3,36 +3,20 @@
 //! pass plans both controllers from the same snapshot, as `controllers::pass` does.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use edge_api::resource::ResourceInfo;
 use serde_json::{Value, json};
 
 use super::super::{Action, Step, plan};
 use crate::controllers::workload::{
     PodName, controller_uid, int_at, is_pod_active, is_pod_available, is_pod_ready, key_of,
-    owner_reference, pod_from_template, resource, uid_of,
+    owner_reference, pod_from_template, uid_of,
 };
 use crate::controllers::{Snapshot, replicaset, str_at};
 
 pub const BASE: &str = "2026-01-01T00:00:00Z";
 
-pub fn info_of(object: &Value) -> &'static ResourceInfo {
-    match str_at(object, "/kind") {
-        "Pod" => resource("", "v1", "pods"),
-        "ReplicaSet" => resource("apps", "v1", "replicasets"),
-        "Deployment" => resource("apps", "v1", "deployments"),
-        other => panic!("no resource for kind {other}"),
-    }
-}
-
 pub fn snapshot_of(objects: &[Value]) -> Snapshot {
-    Snapshot {
-        objects: objects
-            .iter()
-            .map(|o| (info_of(o), Arc::new(o.clone())))
-            .collect(),
-    }
+    crate::controllers::cache::snapshot_of(objects)
 }
 
 pub struct Cluster {

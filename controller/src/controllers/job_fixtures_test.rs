@@ -38,12 +38,7 @@ fn info_of(object: &Value) -> &'static ResourceInfo {
 }
 
 pub fn snapshot(objects: &[Value]) -> Snapshot {
-    Snapshot {
-        objects: objects
-            .iter()
-            .map(|o| (info_of(o), Arc::new(o.clone())))
-            .collect(),
-    }
+    crate::controllers::cache::snapshot_of(objects)
 }
 
 /// A Job as admission leaves it (defaults and generated selector), with `spec` merged over

@@ -1,5 +1,4 @@
 use super::*;
-use edge_api::resource::ResourceInfo;
 
 const NOW: &str = "2026-01-01T00:10:00Z";
 
@@ -7,21 +6,8 @@ fn now() -> jiff::Timestamp {
     NOW.parse().expect("timestamp")
 }
 
-fn info_of(object: &Value) -> &'static ResourceInfo {
-    match str_at(object, "/kind") {
-        "Pod" => resource("", "v1", "pods"),
-        "ReplicaSet" => resource("apps", "v1", "replicasets"),
-        other => panic!("no resource for kind {other}"),
-    }
-}
-
 fn snapshot(objects: Vec<Value>) -> Snapshot {
-    Snapshot {
-        objects: objects
-            .into_iter()
-            .map(|o| (info_of(&o), Arc::new(o)))
-            .collect(),
-    }
+    crate::controllers::cache::snapshot_of(&objects)
 }
 
 /// A ReplicaSet selecting `app=NAME` whose stored status is what it would report for
