@@ -215,6 +215,32 @@ pub fn human_age(d: SignedDuration) -> String {
     format!("{}y", hours / 24 / 365)
 }
 
+/// Kubernetes' semantic equality of JSON objects as controllers compare pod templates: a
+/// missing field equals an empty one (`null`, `{}`, `[]`, or an object of such).
+pub fn semantically_equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            x.iter().all(|(k, v)| match y.get(k) {
+                Some(w) => semantically_equal(v, w),
+                None => is_empty(v),
+            }) && y.iter().all(|(k, w)| x.contains_key(k) || is_empty(w))
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(v, w)| semantically_equal(v, w))
+        }
+        _ => a == b || (is_empty(a) && is_empty(b)),
+    }
+}
+
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Object(m) => m.values().all(is_empty),
+        Value::Array(a) => a.is_empty(),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

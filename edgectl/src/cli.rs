@@ -88,6 +88,12 @@ pub enum Command {
     PortForward(cmd::port_forward::PortForwardArgs),
     /// Set a new size for a deployment, replica set or stateful set.
     Scale(cmd::scale::ScaleArgs),
+    /// Mark node as unschedulable.
+    Cordon(cmd::drain::CordonArgs),
+    /// Mark node as schedulable.
+    Uncordon(cmd::drain::CordonArgs),
+    /// Drain node in preparation for maintenance.
+    Drain(cmd::drain::DrainArgs),
     /// Print the supported API resources on the server.
     ApiResources(cmd::discovery::ApiResourcesArgs),
     /// Print the supported API versions on the server, in the form of "group/version".
@@ -115,6 +121,12 @@ pub enum Command {
     Top(cmd::top::TopCommand),
     /// List events, oldest first.
     Events(cmd::events::EventsArgs),
+    /// Manage the rollout of a deployment, daemon set or stateful set.
+    #[command(subcommand)]
+    Rollout(cmd::rollout::RolloutCommand),
+    /// Set specific features on objects (`set image`).
+    #[command(subcommand)]
+    Set(cmd::set_image::SetCommand),
 }
 
 #[cfg(test)]

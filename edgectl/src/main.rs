@@ -12,6 +12,7 @@ mod output;
 mod resources;
 mod tabwriter;
 mod tls;
+mod workloads;
 
 use std::process::ExitCode;
 

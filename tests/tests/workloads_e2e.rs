@@ -438,3 +438,121 @@ fn jobs_retry_within_their_backoff_limit_and_cronjobs_fire_every_minute() {
         .stdout;
     assert!(events.contains("SuccessfulCreate"), "{events}");
 }
+
+/// `edgectl TYPE NAME -o json`'s `status`.
+fn status_of(controller: &Controller, kind: &str, name: &str) -> Value {
+    controller
+        .edgectl(&["get", kind, name, "-o", "json"])
+        .success()
+        .json()["status"]
+        .clone()
+}
+
+#[test]
+fn edgectl_drives_deployments_and_drains_nodes() {
+    let tmp = temp_dir("e2e-edgectl-workloads");
+    let controller = start(&tmp.path().join("controller"));
+    let _a = Agent::join(&controller, &tmp.path().join("a"), "edge-a");
+    let _b = Agent::join(&controller, &tmp.path().join("b"), "edge-b");
+    let v1 = push_example(&controller, "hello-http", "examples/hello:v1");
+    let v2 = push_example(&controller, "hello-http", "examples/hello:v2");
+
+    // create deployment names the container after the image and labels app=NAME.
+    let out = controller
+        .edgectl(&[
+            "create",
+            "deployment",
+            "web",
+            &format!("--image={v1}"),
+            "--replicas=2",
+        ])
+        .success();
+    assert_eq!(out.stdout.trim(), "deployment.apps/web created");
+    let spec = controller
+        .edgectl(&["get", "deployment", "web", "-o", "json"])
+        .success()
+        .json()["spec"]
+        .clone();
+    assert_eq!(
+        spec["template"]["spec"]["containers"][0]["name"], "hello",
+        "{spec:#}"
+    );
+    let out = controller
+        .edgectl(&["rollout", "status", "deployment/web", "--timeout=120s"])
+        .success();
+    assert!(
+        out.stdout.contains("successfully rolled out"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(running_on(&pods(&controller, "web")).len(), 2);
+
+    // set image rolls out v2; history has two revisions; undo goes back to v1.
+    let out = controller
+        .edgectl(&["set", "image", "deployment/web", &format!("hello={v2}")])
+        .success();
+    assert_eq!(out.stdout.trim(), "deployment.apps/web image updated");
+    controller
+        .edgectl(&["rollout", "status", "deployment/web", "--timeout=120s"])
+        .success();
+    wait_for(&controller, "two v2 pods", || {
+        (images_of(&pods(&controller, "web")) == [v2.clone(), v2.clone()]).then_some(())
+    });
+    let history = controller
+        .edgectl(&["rollout", "history", "deployment/web"])
+        .success()
+        .stdout;
+    assert!(
+        history.contains("REVISION") && history.contains('2'),
+        "{history}"
+    );
+    let out = controller
+        .edgectl(&["rollout", "undo", "deployment/web"])
+        .success();
+    assert_eq!(out.stdout.trim(), "deployment.apps/web rolled back");
+    controller
+        .edgectl(&["rollout", "status", "deployment/web", "--timeout=120s"])
+        .success();
+    wait_for(&controller, "back on v1", || {
+        (images_of(&pods(&controller, "web")) == [v1.clone(), v1.clone()]).then_some(())
+    });
+    let bad = controller
+        .edgectl(&["rollout", "undo", "deployment/web", "--to-revision=99"])
+        .failure();
+    assert!(bad.stderr.contains("revision"), "{}", bad.stderr);
+
+    // scale, then drain edge-b: its pods are replaced on edge-a and it takes no new ones.
+    controller
+        .edgectl(&["scale", "deployment/web", "--replicas=3"])
+        .success();
+    wait_for(&controller, "three pods running", || {
+        (running_on(&pods(&controller, "web")).len() == 3).then_some(())
+    });
+    let out = controller
+        .edgectl(&["drain", "edge-b", "--ignore-daemonsets", "--timeout=120s"])
+        .success();
+    assert!(out.stdout.contains("node/edge-b drained"), "{}", out.stdout);
+    wait_for(&controller, "all pods on edge-a", || {
+        (running_on(&pods(&controller, "web")) == ["edge-a", "edge-a", "edge-a"]).then_some(())
+    });
+    let node = controller
+        .edgectl(&["get", "node", "edge-b", "-o", "json"])
+        .success()
+        .json();
+    assert_eq!(node["spec"]["unschedulable"], true, "{node:#}");
+    let out = controller.edgectl(&["uncordon", "edge-b"]).success();
+    assert_eq!(out.stdout.trim(), "node/edge-b uncordoned");
+    assert_eq!(status_of(&controller, "deployment", "web")["replicas"], 3);
+
+    // Events of the deployment show in describe and in get events.
+    let describe = controller
+        .edgectl(&["describe", "deployment", "web"])
+        .success()
+        .stdout;
+    assert!(describe.contains("ScalingReplicaSet"), "{describe}");
+    let events = controller
+        .edgectl(&["get", "events", "--for", "deployment/web"])
+        .success()
+        .stdout;
+    assert!(events.contains("ScalingReplicaSet"), "{events}");
+}

@@ -156,31 +156,7 @@ pub fn templates_equal(a: Option<&Value>, b: Option<&Value>) -> bool {
         }
         t
     };
-    semantically_equal(&strip(a), &strip(b))
-}
-
-fn semantically_equal(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Object(x), Value::Object(y)) => {
-            x.iter().all(|(k, v)| match y.get(k) {
-                Some(w) => semantically_equal(v, w),
-                None => is_empty(v),
-            }) && y.iter().all(|(k, w)| x.contains_key(k) || is_empty(w))
-        }
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(v, w)| semantically_equal(v, w))
-        }
-        _ => a == b || (is_empty(a) && is_empty(b)),
-    }
-}
-
-fn is_empty(v: &Value) -> bool {
-    match v {
-        Value::Null => true,
-        Value::Object(m) => m.values().all(is_empty),
-        Value::Array(a) => a.is_empty(),
-        _ => false,
-    }
+    edge_api::meta::semantically_equal(&strip(a), &strip(b))
 }
 
 /// Kubernetes' `copyDeploymentAnnotationsToReplicaSet`: the deployment's annotations

@@ -14,6 +14,7 @@ use crate::output::{self, OutputFormat};
 use crate::resources::object_ref_of;
 
 mod data;
+mod workloads;
 
 pub use data::{DataSources, collect_data};
 
@@ -52,37 +53,12 @@ pub enum Generator {
     Secret(SecretGenerator),
     /// Create a deployment running the given images.
     #[command(alias = "deploy")]
-    Deployment {
-        name: String,
-        /// Image(s) to run; each becomes a container named after the image.
-        #[arg(long, required = true)]
-        image: Vec<String>,
-        #[arg(long, default_value_t = 1)]
-        replicas: u32,
-        /// The port the container exposes.
-        #[arg(long)]
-        port: Option<u16>,
-    },
-    /// Create a job running an image, with an optional command after --.
-    Job {
-        name: String,
-        #[arg(long, required = true)]
-        image: String,
-        #[arg(last = true)]
-        command: Vec<String>,
-    },
+    Deployment(workloads::DeploymentArgs),
+    /// Create a job running an image, with an optional command after --, or from a cron job.
+    Job(workloads::JobArgs),
     /// Create a cron job running an image on a schedule, with an optional command after --.
     #[command(alias = "cj")]
-    Cronjob {
-        name: String,
-        #[arg(long, required = true)]
-        image: String,
-        /// A cron schedule, e.g. "*/5 * * * *".
-        #[arg(long, required = true)]
-        schedule: String,
-        #[arg(last = true)]
-        command: Vec<String>,
-    },
+    Cronjob(workloads::CronJobArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -114,7 +90,10 @@ pub async fn run(session: &mut Session, args: CreateArgs) -> Result<()> {
             if !args.filenames.is_empty() {
                 bail!("cannot use -f together with a generator");
             }
-            let object = generate(generator)?;
+            let object = match generator {
+                Generator::Job(args) => workloads::job_object(session, &args).await?,
+                generator => generate(generator)?,
+            };
             create_object(session, object, "", args.dry_run, format.as_ref()).await
         }
         None => {
@@ -215,83 +194,22 @@ pub fn generate(generator: Generator) -> Result<Value> {
                 .collect();
             json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "type": secret_type, "data": encoded})
         }
-        Generator::Deployment {
-            name,
-            image,
-            replicas,
-            port,
-        } => deployment_object(&name, &image, replicas, port),
-        Generator::Job {
-            name,
-            image,
-            command,
-        } => {
-            json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
-                   "spec": {"template": {"metadata": {}, "spec": {
-                       "containers": [container(&name, &image, &command)], "restartPolicy": "Never"}}}})
+        Generator::Deployment(args) => workloads::deployment(&args, &workloads::random_suffix())?,
+        Generator::Job(args) => {
+            workloads::check_job_args(&args)?;
+            // A job `--from` a cron job needs the server, so `run` builds that one itself.
+            match &args.image {
+                Some(image) => workloads::job(&args.name, image, &args.command),
+                None => bail!("from must be an existing cronjob"),
+            }
         }
-        Generator::Cronjob {
-            name,
-            image,
-            schedule,
-            command,
-        } => {
-            json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": name},
-                   "spec": {"schedule": schedule, "jobTemplate": {"metadata": {"name": name}, "spec": {"template": {
-                       "metadata": {}, "spec": {"containers": [container(&name, &image, &command)], "restartPolicy": "OnFailure"}}}}}})
-        }
+        Generator::Cronjob(args) => workloads::cronjob(&args),
     })
 }
 
 fn base64_encode(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-fn container(name: &str, image: &str, command: &[String]) -> Value {
-    let mut container = json!({"name": name, "image": image, "resources": {}});
-    if !command.is_empty() {
-        container["command"] = json!(command);
-    }
-    container
-}
-
-/// The deployment `create deployment` makes: label `app=NAME`, one container per image.
-pub fn deployment_object(name: &str, images: &[String], replicas: u32, port: Option<u16>) -> Value {
-    let containers: Vec<Value> = images
-        .iter()
-        .map(|image| {
-            let mut c = json!({"name": container_name(image), "image": image, "resources": {}});
-            if let Some(port) = port {
-                c["ports"] = json!([{"containerPort": port}]);
-            }
-            c
-        })
-        .collect();
-    json!({"apiVersion": "apps/v1", "kind": "Deployment",
-           "metadata": {"name": name, "labels": {"app": name}},
-           "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}}, "strategy": {},
-                    "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": containers}}}})
-}
-
-/// `registry:5000/team/nginx:1.25` → `nginx`: the image's last path element without tag or
-/// digest, reduced to a valid container name as kubectl does.
-pub fn container_name(image: &str) -> String {
-    let without_digest = image.split('@').next().unwrap_or(image);
-    let base = without_digest.rsplit('/').next().unwrap_or(without_digest);
-    let base = base.split(':').next().unwrap_or(base);
-    let sanitized: String = base
-        .to_ascii_lowercase()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    sanitized.trim_matches('-').to_string()
 }
 
 #[cfg(test)]
@@ -309,59 +227,6 @@ mod tests {
             crate::cli::Command::Create(args) => args,
             other => panic!("expected create, got {other:?}"),
         }
-    }
-
-    #[test]
-    fn container_names_from_images() {
-        let cases = [
-            ("nginx", "nginx"),
-            ("nginx:1.25", "nginx"),
-            ("registry.local:5000/team/web_app:v2", "web-app"),
-            ("busybox@sha256:abcd", "busybox"),
-        ];
-        for (image, want) in cases {
-            assert_eq!(container_name(image), want, "{image}");
-        }
-    }
-
-    #[test]
-    fn deployment_generator() {
-        let args = parse(&[
-            "deployment",
-            "web",
-            "--image=nginx:1.25",
-            "--replicas=3",
-            "--port=80",
-        ]);
-        let object = generate(args.generator.expect("generator")).expect("builds");
-        assert_eq!(object["metadata"]["labels"]["app"], "web");
-        assert_eq!(object["spec"]["selector"]["matchLabels"]["app"], "web");
-        assert_eq!(object["spec"]["replicas"], 3);
-        let container = &object["spec"]["template"]["spec"]["containers"][0];
-        assert_eq!(container["name"], "nginx");
-        assert_eq!(container["ports"][0]["containerPort"], 80);
-        assert_eq!(object_ref_of(&object), "deployment.apps/web");
-    }
-
-    #[test]
-    fn job_and_cronjob_generators() {
-        let args = parse(&["job", "once", "--image=busybox", "--", "echo", "hi"]);
-        let job = generate(args.generator.expect("generator")).expect("builds");
-        assert_eq!(
-            job["spec"]["template"]["spec"]["containers"][0]["command"],
-            json!(["echo", "hi"])
-        );
-        assert_eq!(job["spec"]["template"]["spec"]["restartPolicy"], "Never");
-        let args = parse(&[
-            "cronjob",
-            "nightly",
-            "--image=busybox",
-            "--schedule",
-            "0 3 * * *",
-        ]);
-        let cron = generate(args.generator.expect("generator")).expect("builds");
-        assert_eq!(cron["spec"]["schedule"], "0 3 * * *");
-        assert_eq!(object_ref_of(&cron), "cronjob.batch/nightly");
     }
 
     #[test]

@@ -75,7 +75,8 @@ pub async fn run(session: &mut Session, args: DescribeArgs) -> Result<()> {
     let mut first = true;
     for object in objects {
         let events = events_for(session, &object).await;
-        let text = crate::describe::describe(&object, &events, now);
+        let pods = selected_pods(session, &object).await;
+        let text = crate::describe::describe(&object, &events, &pods, now);
         output::print(&format!("{}{text}", if first { "" } else { "\n\n" }))?;
         first = false;
     }
@@ -83,6 +84,51 @@ pub async fn run(session: &mut Session, args: DescribeArgs) -> Result<()> {
         Err(AlreadyReported.into())
     } else {
         Ok(())
+    }
+}
+
+/// The pods a DaemonSet or StatefulSet selects (by its `matchLabels`); none for other kinds
+/// or when they cannot be read.
+async fn selected_pods(session: &Session, object: &Value) -> Vec<Value> {
+    let kind = object
+        .pointer("/kind")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let labels = object
+        .pointer("/spec/selector/matchLabels")
+        .and_then(Value::as_object);
+    let (Some(labels), "DaemonSet" | "StatefulSet") = (labels, kind) else {
+        return Vec::new();
+    };
+    let selector: Vec<String> = labels
+        .iter()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+        .collect();
+    let namespace = object
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("default");
+    let params = ListParams {
+        label_selector: Some(selector.join(",")),
+        ..ListParams::default()
+    };
+    items(
+        session,
+        &format!("/api/v1/namespaces/{namespace}/pods"),
+        &params,
+    )
+    .await
+}
+
+/// The items of a list; none when it cannot be read (describe still helps).
+async fn items(session: &Session, path: &str, params: &ListParams) -> Vec<Value> {
+    match session.client.list(path, params, "application/json").await {
+        Ok(list) => list
+            .get("items")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default(),
+        Err(_) => Vec::new(),
     }
 }
 
@@ -100,18 +146,7 @@ async fn events_for(session: &Session, object: &Value) -> Vec<Value> {
         ..ListParams::default()
     };
     let path = format!("/api/v1/namespaces/{namespace}/events");
-    let mut events = match session
-        .client
-        .list(&path, &params, "application/json")
-        .await
-    {
-        Ok(list) => list
-            .get("items")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default(),
-        Err(_) => Vec::new(),
-    };
+    let mut events = items(session, &path, &params).await;
     let time = |e: &Value| -> String {
         [
             "/lastTimestamp",

@@ -7,6 +7,8 @@ pub mod create;
 pub mod delete;
 pub mod describe;
 pub mod discovery;
+pub mod drain;
+mod drain_plan;
 pub mod edit;
 pub mod events;
 pub mod get;
@@ -19,7 +21,10 @@ pub mod port_forward;
 pub mod push;
 mod push_client;
 mod push_reference;
+pub mod rollout;
+mod rollout_history;
 pub mod scale;
+pub mod set_image;
 pub mod token;
 pub mod top;
 pub mod watch;
@@ -141,6 +146,9 @@ async fn dispatch(session: &mut Session, command: Command) -> Result<()> {
         Command::Annotate(args) => label::run(session, args, label::Field::Annotations).await,
         Command::Edit(args) => edit::run(session, args).await,
         Command::Scale(args) => scale::run(session, args).await,
+        Command::Cordon(args) => drain::cordon(session, args, true).await,
+        Command::Uncordon(args) => drain::cordon(session, args, false).await,
+        Command::Drain(args) => drain::drain(session, args).await,
         Command::Patch(args) => patch::run(session, args).await,
         Command::Logs(args) => logs::run(session, args).await,
         Command::PortForward(args) => port_forward::run(session, args).await,
@@ -152,6 +160,8 @@ async fn dispatch(session: &mut Session, command: Command) -> Result<()> {
         Command::Kubeconfig(command) => kubeconfig::run(session, command).await,
         Command::Top(command) => top::run(session, command).await,
         Command::Events(args) => events::run(session, args).await,
+        Command::Rollout(command) => rollout::run(session, command).await,
+        Command::Set(command) => set_image::run(session, command).await,
         Command::Config(_) | Command::Version(_) | Command::Push(_) => unreachable_verb(),
     }
 }

@@ -1,8 +1,9 @@
 //! kubectl-style `describe` text for objects: per-kind formatters and a generic fallback.
 
 mod cluster;
+mod controllers;
 mod pod;
-mod workloads;
+pub mod workloads;
 
 use serde_json::Value;
 
@@ -184,13 +185,18 @@ pub fn header(w: &mut Writer, object: &Value, namespaced: bool) {
     }
 }
 
-/// The description of an object followed by its events.
-pub fn describe(object: &Value, events: &[Value], now: jiff::Timestamp) -> String {
+/// The description of an object followed by its events; `pods` are the pods a DaemonSet or
+/// StatefulSet selects (for its `Pods Status` line).
+pub fn describe(object: &Value, events: &[Value], pods: &[Value], now: jiff::Timestamp) -> String {
     let mut w = Writer::new();
     match (text(object, "/apiVersion"), text(object, "/kind")) {
         ("v1", "Pod") => pod::describe(&mut w, object, now),
         ("apps/v1", "Deployment") => workloads::deployment(&mut w, object),
         ("apps/v1", "ReplicaSet") => workloads::replica_set(&mut w, object),
+        ("apps/v1", "DaemonSet") => controllers::daemon_set(&mut w, object, pods),
+        ("apps/v1", "StatefulSet") => controllers::stateful_set(&mut w, object, pods),
+        ("batch/v1", "Job") => controllers::job(&mut w, object),
+        ("batch/v1", "CronJob") => controllers::cron_job(&mut w, object),
         ("v1", "Service") => cluster::service(&mut w, object),
         ("v1", "ConfigMap") => cluster::config_map(&mut w, object),
         ("v1", "Secret") => cluster::secret(&mut w, object),

@@ -5,7 +5,7 @@ use serde_json::Value;
 use super::{Writer, controlled_by, format_time, header, text, text_or};
 
 /// `app=web,tier=fe` from a `matchLabels` selector (and `key in (a,b)` for expressions).
-fn selector(object: &Value) -> String {
+pub(super) fn selector(object: &Value) -> String {
     let mut parts: Vec<String> = object
         .pointer("/spec/selector/matchLabels")
         .and_then(Value::as_object)
@@ -41,26 +41,49 @@ fn selector(object: &Value) -> String {
 }
 
 fn pod_template(w: &mut Writer, object: &Value) {
+    template(w, object.pointer("/spec/template"));
+}
+
+/// kubectl's `DescribePodTemplate`, which `describe` and `rollout history --revision` print.
+pub fn template(w: &mut Writer, template: Option<&Value>) {
     w.line(0, "Pod Template:");
-    w.labels(
-        1,
-        "Labels",
-        object.pointer("/spec/template/metadata/labels"),
-    );
-    if object
-        .pointer("/spec/template/metadata/annotations")
-        .is_some()
+    let Some(template) = template else {
+        w.line(1, "<unset>");
+        return;
+    };
+    w.labels(1, "Labels", template.pointer("/metadata/labels"));
+    let annotations = template.pointer("/metadata/annotations");
+    if annotations
+        .and_then(Value::as_object)
+        .is_some_and(|a| !a.is_empty())
     {
-        w.annotations(1, object.pointer("/spec/template/metadata/annotations"));
+        w.annotations(1, annotations);
+    }
+    let account = text(template, "/spec/serviceAccountName");
+    if !account.is_empty() {
+        w.line(1, &format!("Service Account:\t{account}"));
+    }
+    let init = template.pointer("/spec/initContainers");
+    if init
+        .and_then(Value::as_array)
+        .is_some_and(|c| !c.is_empty())
+    {
+        super::pod::containers(w, 1, "Init Containers", init, None);
     }
     super::pod::containers(
         w,
         1,
         "Containers",
-        object.pointer("/spec/template/spec/containers"),
+        template.pointer("/spec/containers"),
         None,
     );
-    super::pod::volumes(w, 1, object.pointer("/spec/template/spec/volumes"));
+    super::pod::volumes(w, 1, template.pointer("/spec/volumes"));
+    let priority = text(template, "/spec/priorityClassName");
+    if !priority.is_empty() {
+        w.line(1, &format!("Priority Class Name:\t{priority}"));
+    }
+    w.labels(1, "Node-Selectors", template.pointer("/spec/nodeSelector"));
+    super::pod::tolerations(w, 1, template.pointer("/spec/tolerations"));
 }
 
 fn conditions(w: &mut Writer, object: &Value) {
