@@ -156,7 +156,22 @@ fn track_children(
                 last_success = Some(done);
             }
         } else if !listed && !is_deleting(job) {
-            active.push(job_ref(job));
+            // One of ours whose status write was lost is put back; any other (a manual
+            // `create job --from`) is reported and left out, as Kubernetes does.
+            if meta(job, "annotations")
+                .and_then(|a| a.get(SCHEDULED_TIMESTAMP))
+                .is_some()
+            {
+                active.push(job_ref(job));
+            } else {
+                events.push(warning(
+                    "UnexpectedJob",
+                    format!(
+                        "Saw a job that the controller did not create or forgot: {}",
+                        key_of(job).1
+                    ),
+                ));
+            }
         }
     }
     let present: Vec<&str> = jobs.iter().map(|j| uid_of(j)).collect();

@@ -271,9 +271,14 @@ fn children_are_tracked() {
     assert_eq!(reasons(&plan), ["MissingJob"]);
     assert!(active_refs(plan.status.as_ref().expect("status changes")).is_empty());
 
-    // A running Job the status forgot is put back.
+    // A running Job the status forgot is put back; one made by hand is only reported.
     let cj = cronjob(json!({}), json!({}));
-    let running = child("tick-1", "running", "2026-06-01T10:01:00Z");
+    let manual = child("tick-1", "running", "2026-06-01T10:01:00Z");
+    let plan = plan_at(&cj, std::slice::from_ref(&manual), now);
+    assert_eq!(reasons(&plan), ["UnexpectedJob"]);
+    assert!(plan.status.is_none());
+    let mut running = manual;
+    running["metadata"]["annotations"] = json!({SCHEDULED_TIMESTAMP: "2026-06-01T10:00:00Z"});
     let plan = plan_at(&cj, std::slice::from_ref(&running), now);
     assert_eq!(
         active_refs(plan.status.as_ref().expect("status changes")).len(),
@@ -290,7 +295,8 @@ fn children_are_tracked() {
 fn a_run_created_before_a_lost_status_write_is_not_repeated() {
     let cj = cronjob(json!({}), json!({}));
     let name = run_name("2026-06-01T10:05:00Z");
-    let existing = child(&name, "running", "2026-06-01T10:05:00Z");
+    let mut existing = child(&name, "running", "2026-06-01T10:05:00Z");
+    existing["metadata"]["annotations"] = json!({SCHEDULED_TIMESTAMP: "2026-06-01T10:05:00Z"});
     let plan = plan_at(&cj, &[existing], "2026-06-01T10:05:30Z");
     assert!(plan.create.is_none());
     let status = plan.status.clone().expect("status changes");
