@@ -117,6 +117,19 @@ pub fn controller_ref(obj: &Value) -> Option<&Value> {
         .find(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
 }
 
+/// The pod template a ControllerRevision records: its data is a strategic merge patch that
+/// replaces the template (`{"spec": {"template": {..., "$patch": "replace"}}}`).
+pub fn revision_template(controller_revision: &Value) -> Value {
+    let mut template = controller_revision
+        .pointer("/data/spec/template")
+        .cloned()
+        .unwrap_or_else(|| Value::Object(Map::new()));
+    if let Some(map) = template.as_object_mut() {
+        map.remove("$patch");
+    }
+    template
+}
+
 /// `metadata.finalizers` as strings, empty when absent.
 pub fn finalizers(obj: &Value) -> Vec<&str> {
     obj.get("metadata")

@@ -556,3 +556,210 @@ fn edgectl_drives_deployments_and_drains_nodes() {
         .stdout;
     assert!(events.contains("ScalingReplicaSet"), "{events}");
 }
+
+/// The live (not deleting) pods of app `db` by name, in name order.
+fn stateful_pods(controller: &Controller) -> Vec<Value> {
+    let mut pods: Vec<Value> = pods(controller, "db")
+        .into_iter()
+        .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+        .collect();
+    pods.sort_by_key(|p| {
+        p["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    });
+    pods
+}
+
+fn names(pods: &[Value]) -> Vec<&str> {
+    pods.iter()
+        .filter_map(|p| p["metadata"]["name"].as_str())
+        .collect()
+}
+
+/// `names` once exactly those pods exist and all are ready.
+fn ready_set(controller: &Controller, want: &[&str]) -> Option<Vec<Value>> {
+    let pods = stateful_pods(controller);
+    (names(&pods) == want && ready_count(&pods) == want.len()).then_some(pods)
+}
+
+fn statefulset(image: &str, replicas: u32) -> Value {
+    let mut template = wasm_template("db", image);
+    template["spec"]["containers"][0]["args"] = json!(["stamp", "/data/stamps"]);
+    template["spec"]["containers"][0]["volumeMounts"] =
+        json!([{"name": "data", "mountPath": "/data"}]);
+    json!({
+        "apiVersion": "apps/v1", "kind": "StatefulSet",
+        "metadata": {"name": "db", "namespace": "default"},
+        "spec": {
+            "replicas": replicas,
+            "serviceName": "db",
+            "selector": {"matchLabels": {"app": "db"}},
+            "template": template,
+            "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": "16Mi"}}}}],
+        }
+    })
+}
+
+/// What the pod's container wrote to its claim's directory on the agent that runs it.
+fn stamps(agents: &[&Agent], claim: &Value) -> String {
+    let node = claim["metadata"]["annotations"]["volume.kubernetes.io/selected-node"]
+        .as_str()
+        .unwrap_or_else(|| panic!("claim not pinned: {claim:#}"));
+    let agent = agents
+        .iter()
+        .find(|a| a.name() == node)
+        .unwrap_or_else(|| panic!("no agent {node}"));
+    let uid = claim["metadata"]["uid"].as_str().expect("claim uid");
+    let file = agent.data_dir().join("volumes").join(uid).join("stamps");
+    std::fs::read_to_string(&file).unwrap_or_default()
+}
+
+#[test]
+fn statefulset_keeps_names_order_storage_and_partitioned_updates() {
+    let tmp = temp_dir("e2e-statefulset");
+    let controller = start(&tmp.path().join("controller"));
+    let a = Agent::join(&controller, &tmp.path().join("a"), "edge-a");
+    let b = Agent::join(&controller, &tmp.path().join("b"), "edge-b");
+    let agents = [&a, &b];
+    let v1 = push_example(&controller, "testdata-command", "testdata/stamp:v1");
+    let v2 = push_example(&controller, "testdata-command", "testdata/stamp:v2");
+
+    apply(&controller, &statefulset(&v1, 3));
+    let pods = wait_for(&controller, "db-0, db-1 and db-2 ready", || {
+        ready_set(&controller, &["db-0", "db-1", "db-2"])
+    });
+    // OrderedReady: each pod was made only once the one before it was Ready.
+    let created = |p: &Value| {
+        p["metadata"]["creationTimestamp"]
+            .as_str()
+            .map(str::to_owned)
+    };
+    let ready_at = |p: &Value| {
+        p["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["type"] == "Ready")
+            .and_then(|c| c["lastTransitionTime"].as_str().map(str::to_owned))
+    };
+    for pair in pods.windows(2) {
+        assert!(
+            created(&pair[1]) >= ready_at(&pair[0]),
+            "{} made before {} was ready",
+            pair[1]["metadata"]["name"],
+            pair[0]["metadata"]["name"]
+        );
+    }
+    // Each pod has its own claim, pinned to the pod's node, with the pod's own data.
+    let claim = |name: &str| {
+        get_json(&controller, &["get", "pvc", name, "-o", "json"])
+            .unwrap_or_else(|| panic!("no claim {name}"))
+    };
+    for pod in &pods {
+        let name = pod["metadata"]["name"].as_str().expect("name");
+        assert_eq!(pod["spec"]["hostname"], name, "{pod:#}");
+        assert_eq!(pod["spec"]["subdomain"], "db", "{pod:#}");
+        let data = wait_for(&controller, "the claim pinned and stamped", || {
+            let c = claim(&format!("data-{name}"));
+            (c["status"]["phase"] == "Bound" && !stamps(&agents, &c).is_empty()).then_some(c)
+        });
+        assert_eq!(
+            data["metadata"]["annotations"]["volume.kubernetes.io/selected-node"],
+            pod["spec"]["nodeName"],
+            "{data:#}"
+        );
+        assert_eq!(stamps(&agents, &data), format!("{name}\n"));
+    }
+
+    // A deleted pod comes back with its name, on its node, to its data.
+    let db1 = &pods[1];
+    controller
+        .edgectl(&["delete", "pod", "db-1", "--wait=false"])
+        .success();
+    let back = wait_for(&controller, "db-1 made again", || {
+        ready_set(&controller, &["db-0", "db-1", "db-2"])
+            .and_then(|p| (p[1]["metadata"]["uid"] != db1["metadata"]["uid"]).then_some(p))
+    });
+    assert_eq!(back[1]["spec"]["nodeName"], db1["spec"]["nodeName"]);
+    wait_for(&controller, "db-1 stamped its data again", || {
+        (stamps(&agents, &claim("data-db-1")) == "db-1\ndb-1\n").then_some(())
+    });
+
+    // Scaling down removes the highest ordinals and keeps their claims.
+    controller
+        .edgectl(&["scale", "statefulset", "db", "--replicas=1"])
+        .success();
+    wait_for(&controller, "scaled down to db-0", || {
+        ready_set(&controller, &["db-0"])
+    });
+    assert_eq!(stamps(&agents, &claim("data-db-2")), "db-2\n");
+    let events = controller
+        .edgectl(&["events", "--for", "statefulset/db"])
+        .success()
+        .stdout;
+    for pod in ["db-1", "db-2"] {
+        let deleted = format!("delete Pod {pod} in StatefulSet db successful");
+        assert!(events.contains(&deleted), "{events}");
+    }
+    controller
+        .edgectl(&["scale", "statefulset", "db", "--replicas=3"])
+        .success();
+    wait_for(&controller, "scaled up again", || {
+        ready_set(&controller, &["db-0", "db-1", "db-2"])
+    });
+    assert_eq!(stamps(&agents, &claim("data-db-2")), "db-2\ndb-2\n");
+
+    // A partitioned update changes only the ordinals at or above the partition.
+    let mut update = statefulset(&v2, 3);
+    update["spec"]["updateStrategy"] =
+        json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 2}});
+    apply(&controller, &update);
+    let image_of = |p: &Value| {
+        p["spec"]["containers"][0]["image"]
+            .as_str()
+            .map(str::to_owned)
+    };
+    let images = |pods: &[Value]| pods.iter().filter_map(image_of).collect::<Vec<_>>();
+    wait_for(&controller, "db-2 updated, the others not", || {
+        ready_set(&controller, &["db-0", "db-1", "db-2"])
+            .filter(|p| images(p) == [v1.clone(), v1.clone(), v2.clone()])
+    });
+    let status = wait_for(&controller, "status counts the update", || {
+        let s = status_of(&controller, "statefulset", "db");
+        (s["updatedReplicas"] == 1 && s["readyReplicas"] == 3).then_some(s)
+    });
+    assert_ne!(
+        status["currentRevision"], status["updateRevision"],
+        "{status:#}"
+    );
+    update["spec"]["updateStrategy"]["rollingUpdate"]["partition"] = json!(0);
+    apply(&controller, &update);
+    wait_for(&controller, "every pod updated", || {
+        ready_set(&controller, &["db-0", "db-1", "db-2"])
+            .filter(|p| images(p) == [v2.clone(), v2.clone(), v2.clone()])
+    });
+    let status = wait_for(&controller, "the rollout complete", || {
+        let s = status_of(&controller, "statefulset", "db");
+        (s["updatedReplicas"] == 3 && s["currentRevision"] == s["updateRevision"]).then_some(s)
+    });
+    assert_eq!(status["currentReplicas"], 3, "{status:#}");
+    // Updated pods stayed with their data.
+    assert_eq!(stamps(&agents, &claim("data-db-0")), "db-0\ndb-0\n");
+    let history = controller
+        .edgectl(&["rollout", "history", "statefulset/db"])
+        .success()
+        .stdout;
+    assert!(history.contains('1') && history.contains('2'), "{history}");
+    controller
+        .edgectl(&["rollout", "status", "statefulset/db", "--timeout=60s"])
+        .success();
+    let table = controller
+        .edgectl(&["get", "statefulsets"])
+        .success()
+        .stdout;
+    assert!(table.contains("db") && table.contains("3/3"), "{table}");
+}

@@ -164,14 +164,19 @@ fn validate_storage(q: Option<&Value>, path: &str, errs: &mut Vec<FieldError>) {
 }
 
 pub(crate) fn validate_pvc(obj: &Value, errs: &mut Vec<FieldError>) {
-    let Some(spec) = obj.get("spec").filter(|s| s.is_object()) else {
-        errs.push(FieldError::required("spec", ""));
+    validate_pvc_spec(obj.get("spec"), "spec", errs);
+}
+
+/// Validates a claim's spec at `path` (`spec`, or a StatefulSet's claim template's).
+pub(crate) fn validate_pvc_spec(spec: Option<&Value>, path: &str, errs: &mut Vec<FieldError>) {
+    let Some(spec) = spec.filter(|s| s.is_object()) else {
+        errs.push(FieldError::required(path, ""));
         return;
     };
-    validate_access_modes(spec, "spec", errs);
+    validate_access_modes(spec, path, errs);
     validate_storage(
         spec.pointer("/resources/requests/storage"),
-        "spec.resources[storage]",
+        &format!("{path}.resources[storage]"),
         errs,
     );
 }

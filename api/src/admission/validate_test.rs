@@ -48,6 +48,16 @@ fn stateful_set() -> Value {
     d
 }
 
+/// A StatefulSet whose container mounts its claim template `data`.
+fn stateful_set_with_claims() -> Value {
+    let mut s = stateful_set();
+    s["spec"]["template"]["spec"]["containers"][0]["volumeMounts"] =
+        json!([{"name": "data", "mountPath": "/data"}]);
+    s["spec"]["volumeClaimTemplates"] = json!([{"metadata": {"name": "data"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}]);
+    s
+}
+
 fn with(mut base: Value, patch: Value) -> Value {
     json_patch::merge(&mut base, &patch);
     base
@@ -76,6 +86,13 @@ fn valid_objects_pass() {
             json!({"spec": {"schedule": "TZ=Europe/Berlin 0 9 * * MON-FRI"}}),
         ),
         stateful_set(),
+        stateful_set_with_claims(),
+        with(
+            stateful_set_with_claims(),
+            json!({"spec": {"updateStrategy": {"rollingUpdate": {"partition": 2, "maxUnavailable": "50%"}},
+                "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Delete", "whenScaled": "Retain"},
+                "ordinals": {"start": 5}}}),
+        ),
     ] {
         if let Err(e) = validate(&obj) {
             panic!("{}: {}", obj["kind"], e.message());
@@ -365,6 +382,78 @@ fn each_rule_names_its_field() {
             ),
             "spec.podManagementPolicy",
             "Unsupported value",
+        ),
+        (
+            "statefulset mount of no volume or claim",
+            with(
+                stateful_set_with_claims(),
+                json!({"spec": {"volumeClaimTemplates": null}}),
+            ),
+            "spec.template.spec.containers[0].volumeMounts[0].name",
+            "not found in spec.volumes",
+        ),
+        (
+            "statefulset claim without a name",
+            with(
+                stateful_set_with_claims(),
+                json!({"spec": {"volumeClaimTemplates": [{"metadata": {},
+                    "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}]}}),
+            ),
+            "spec.volumeClaimTemplates[0].metadata.name",
+            "Required value",
+        ),
+        (
+            "statefulset claim without storage",
+            with(
+                stateful_set_with_claims(),
+                json!({"spec": {"volumeClaimTemplates": [{"metadata": {"name": "data"},
+                    "spec": {"accessModes": ["ReadWriteOnce"]}}]}}),
+            ),
+            "spec.volumeClaimTemplates[0].spec.resources[storage]",
+            "Required value",
+        ),
+        (
+            "statefulset claim with a bad name",
+            with(
+                stateful_set(),
+                json!({"spec": {"volumeClaimTemplates": [{"metadata": {"name": "Data"},
+                    "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}]}}),
+            ),
+            "spec.volumeClaimTemplates[0].metadata.name",
+            "Invalid value",
+        ),
+        (
+            "statefulset negative partition",
+            with(
+                stateful_set(),
+                json!({"spec": {"updateStrategy": {"rollingUpdate": {"partition": -1}}}}),
+            ),
+            "spec.updateStrategy.rollingUpdate.partition",
+            "must be greater than or equal to 0",
+        ),
+        (
+            "statefulset zero budget",
+            with(
+                stateful_set(),
+                json!({"spec": {"updateStrategy": {"rollingUpdate": {"maxUnavailable": 0}}}}),
+            ),
+            "spec.updateStrategy.rollingUpdate.maxUnavailable",
+            "must be greater than 0",
+        ),
+        (
+            "statefulset retention policy",
+            with(
+                stateful_set(),
+                json!({"spec": {"persistentVolumeClaimRetentionPolicy": {"whenScaled": "Keep"}}}),
+            ),
+            "spec.persistentVolumeClaimRetentionPolicy.whenScaled",
+            "Unsupported value",
+        ),
+        (
+            "statefulset negative start",
+            with(stateful_set(), json!({"spec": {"ordinals": {"start": -1}}})),
+            "spec.ordinals.start",
+            "must be greater than or equal to 0",
         ),
         (
             "job restart",

@@ -1,11 +1,13 @@
 //! Validation of workload specs: deployments, replica sets, stateful sets, daemon sets, jobs, cron jobs.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::FieldError;
+use super::data::validate_pvc_spec;
 use super::pod::{restart_policy, validate_pod_template};
-use super::util::{child, get_i64, get_str};
+use super::util::{child, get_arr, get_i64, get_str, index};
 use crate::selector::LabelSelector;
+use crate::validation;
 
 fn non_negative(spec: &Value, key: &str, errs: &mut Vec<FieldError>) {
     if let Some(n) = get_i64(spec, key)
@@ -210,8 +212,14 @@ pub(crate) fn validate_stateful_set(obj: &Value, errs: &mut Vec<FieldError>) {
     non_negative(spec, "minReadySeconds", errs);
     non_negative(spec, "revisionHistoryLimit", errs);
     validate_selector(spec, "spec", true, errs);
-    validate_pod_template(spec.get("template"), "spec.template", errs);
+    let claims = validate_claim_templates(spec, errs);
+    validate_pod_template(
+        with_claim_volumes(spec.get("template"), &claims).as_ref(),
+        "spec.template",
+        errs,
+    );
     require_always_restart(spec, errs);
+    validate_stateful_policies(spec, errs);
     if let Some(p) = get_str(spec, "podManagementPolicy")
         && !["OrderedReady", "Parallel"].contains(&p)
     {
@@ -228,6 +236,109 @@ pub(crate) fn validate_stateful_set(obj: &Value, errs: &mut Vec<FieldError>) {
             "spec.updateStrategy.type",
             t,
             &["OnDelete", "RollingUpdate"],
+        ));
+    }
+}
+
+/// Validates `volumeClaimTemplates` (each a claim with a unique DNS-label name); returns
+/// their names.
+fn validate_claim_templates<'a>(spec: &'a Value, errs: &mut Vec<FieldError>) -> Vec<&'a str> {
+    let mut names = Vec::new();
+    for (i, claim) in get_arr(spec, "volumeClaimTemplates").iter().enumerate() {
+        let path = index("spec.volumeClaimTemplates", i);
+        let name = claim
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if name.is_empty() {
+            errs.push(FieldError::required(child(&path, "metadata.name"), ""));
+        } else if names.contains(&name) {
+            errs.push(FieldError::duplicate(child(&path, "metadata.name"), name));
+        } else {
+            for msg in validation::dns1123_label(name) {
+                errs.push(FieldError::invalid(
+                    child(&path, "metadata.name"),
+                    name,
+                    msg,
+                ));
+            }
+            names.push(name);
+        }
+        validate_pvc_spec(claim.get("spec"), &child(&path, "spec"), errs);
+    }
+    names
+}
+
+/// The template as the set's pods get it: each claim template is a volume (replacing a
+/// template volume of the same name), so that containers may mount it.
+fn with_claim_volumes(template: Option<&Value>, claims: &[&str]) -> Option<Value> {
+    let mut template = template?.clone();
+    if claims.is_empty() {
+        return Some(template);
+    }
+    let Some(spec) = template.get_mut("spec").and_then(Value::as_object_mut) else {
+        return Some(template);
+    };
+    let mut volumes: Vec<Value> = claims
+        .iter()
+        .map(|c| json!({"name": c, "persistentVolumeClaim": {"claimName": c}}))
+        .collect();
+    if let Some(Value::Array(existing)) = spec.get("volumes") {
+        volumes.extend(
+            existing
+                .iter()
+                .filter(|v| !claims.contains(&get_str(v, "name").unwrap_or_default()))
+                .cloned(),
+        );
+    }
+    spec.insert("volumes".into(), Value::Array(volumes));
+    Some(template)
+}
+
+/// The rolling update's partition and budget, the claim retention policy and the ordinals.
+fn validate_stateful_policies(spec: &Value, errs: &mut Vec<FieldError>) {
+    const ROLLING: &str = "spec.updateStrategy.rollingUpdate";
+    if let Some(rolling) = spec.pointer("/updateStrategy/rollingUpdate") {
+        if let Some(n) = get_i64(rolling, "partition")
+            && n < 0
+        {
+            errs.push(FieldError::invalid(
+                child(ROLLING, "partition"),
+                n,
+                "must be greater than or equal to 0",
+            ));
+        }
+        let path = child(ROLLING, "maxUnavailable");
+        let budget = rolling.get("maxUnavailable").filter(|v| !v.is_null());
+        if budget.is_some() && int_or_percent(budget, &path, errs) {
+            errs.push(FieldError::invalid(
+                path,
+                rolling.get("maxUnavailable").cloned().unwrap_or_default(),
+                "must be greater than 0",
+            ));
+        }
+    }
+    const RETENTION: &str = "spec.persistentVolumeClaimRetentionPolicy";
+    if let Some(policy) = spec.get("persistentVolumeClaimRetentionPolicy") {
+        for key in ["whenDeleted", "whenScaled"] {
+            if let Some(v) = get_str(policy, key)
+                && !["Retain", "Delete"].contains(&v)
+            {
+                errs.push(FieldError::not_supported(
+                    child(RETENTION, key),
+                    v,
+                    &["Delete", "Retain"],
+                ));
+            }
+        }
+    }
+    if let Some(n) = spec.pointer("/ordinals/start").and_then(Value::as_i64)
+        && n < 0
+    {
+        errs.push(FieldError::invalid(
+            "spec.ordinals.start",
+            n,
+            "must be greater than or equal to 0",
         ));
     }
 }

@@ -43,10 +43,10 @@ use super::workload::{
     REVISION_ANNOTATION, by_controller, controller_ref, int_at, is_deleting, key_of, meta, of_kind,
     owner_reference, resource, spec_selector, uid_of,
 };
-use super::writes::replace_status;
+use super::writes::{merge_patch, replace_status};
 use super::{Context, Snapshot, str_at};
 use crate::apiserver::api_delete::DeleteOptions;
-use crate::apiserver::api_write::{Part, PatchKind, WriteOptions};
+use crate::apiserver::api_write::{Part, WriteOptions};
 use crate::apiserver::error::ApiError;
 pub use replica_set::{DESIRED_REPLICAS, MAX_REPLICAS, REVISION_HISTORY, templates_equal};
 use rollout::{Rollout, Surroundings};
@@ -319,19 +319,8 @@ async fn run_deployment(ctx: &Context, d: Arc<Value>, steps: Vec<Step>) -> Resul
             }
             Step::SetRevision { revision } => {
                 let patch = json!({"metadata": {"annotations": {REVISION_ANNOTATION: revision}}});
-                let result = ctx
-                    .api
-                    .patch(
-                        deployments,
-                        Some(namespace),
-                        name,
-                        PatchKind::Merge,
-                        patch.to_string().as_bytes(),
-                        Part::Main,
-                        WriteOptions::default(),
-                    )
-                    .await;
-                settle(result)?
+                let result = merge_patch(ctx, deployments, (namespace, name), &patch, Part::Main);
+                settle(result.await)?
             }
             Step::Status { status } => settle(write_status(ctx, &d, status).await)?,
         };
@@ -348,18 +337,7 @@ async fn patch_main(
     object: &Value,
     patch: &Value,
 ) -> Result<Value, ApiError> {
-    let (namespace, name) = key_of(object);
-    ctx.api
-        .patch(
-            info,
-            Some(namespace),
-            name,
-            PatchKind::Merge,
-            patch.to_string().as_bytes(),
-            Part::Main,
-            WriteOptions::default(),
-        )
-        .await
+    merge_patch(ctx, info, key_of(object), patch, Part::Main).await
 }
 
 /// Replaces the deployment's status. Only this controller writes it and the status

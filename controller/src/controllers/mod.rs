@@ -17,6 +17,8 @@ pub mod job_track;
 pub mod namespace;
 pub mod node_lifecycle;
 pub mod replicaset;
+pub mod statefulset;
+pub mod statefulset_run;
 pub mod taint_eviction;
 pub mod workload;
 pub mod writes;
@@ -150,6 +152,7 @@ async fn pass(
         keep(deployment::reconcile(ctx, snapshot).await);
         keep(replicaset::reconcile(ctx, snapshot).await);
         keep(daemonset::reconcile(ctx, snapshot).await);
+        keep(statefulset::reconcile(ctx, snapshot).await);
         keep(job::reconcile(ctx, snapshot).await);
         keep(cronjob::reconcile(ctx, snapshot).await);
         keep(taint_eviction::reconcile(ctx, snapshot).await);

@@ -17,10 +17,10 @@ use super::workload::{
     is_pod_available, is_pod_ready, key_of, meta, of_kind, owner_reference, pod_from_template,
     resource, spec_selector, uid_of,
 };
-use super::writes::{benign, create_pods_slow_start};
+use super::writes::{benign, create_pods_slow_start, merge_patch};
 use super::{Context, Snapshot, str_at};
 use crate::apiserver::api_delete::DeleteOptions;
-use crate::apiserver::api_write::{Part, PatchKind, WriteOptions};
+use crate::apiserver::api_write::{Part, WriteOptions};
 use crate::apiserver::error::ApiError;
 
 /// The component named in this controller's Events.
@@ -379,20 +379,8 @@ async fn run_replica_set(
 /// Merge-patches a pod's metadata; a pod that changed or went since the snapshot is left to
 /// the next pass.
 async fn patch_pod(ctx: &Context, pod: &Value, patch: &Value) -> Result<(), ApiError> {
-    let (namespace, name) = key_of(pod);
-    let result = ctx
-        .api
-        .patch(
-            resource("", "v1", "pods"),
-            Some(namespace),
-            name,
-            PatchKind::Merge,
-            patch.to_string().as_bytes(),
-            Part::Main,
-            WriteOptions::default(),
-        )
-        .await;
-    match result {
+    let pods = resource("", "v1", "pods");
+    match merge_patch(ctx, pods, key_of(pod), patch, Part::Main).await {
         Err(err) if !benign(&err) => Err(err),
         _ => Ok(()),
     }

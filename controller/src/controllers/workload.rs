@@ -242,6 +242,37 @@ pub fn deletion_order(a: &Value, b: &Value) -> std::cmp::Ordering {
         .then(Ordering::Equal)
 }
 
+/// Adds required node affinity to `node` (`matchFields metadata.name In [node]`) to a pod spec,
+/// so that the scheduler can only bind it there. Each existing required term keeps its
+/// expressions and gains the node-name field (terms are ORed).
+pub fn require_node(spec: &mut Value, node: &str) {
+    if !spec.is_object() {
+        return;
+    }
+    let fields = json!([{"key": "metadata.name", "operator": "In", "values": [node]}]);
+    let mut terms: Vec<Value> = spec
+        .pointer("/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms")
+        .and_then(Value::as_array)
+        .map(|terms| terms.iter().filter(|t| t.is_object()).cloned().collect())
+        .unwrap_or_default();
+    if terms.is_empty() {
+        terms.push(json!({}));
+    }
+    for term in &mut terms {
+        term["matchFields"] = fields.clone();
+    }
+    // Indexing only creates members of objects, so each level is made one first.
+    if !spec.get("affinity").is_some_and(Value::is_object) {
+        spec["affinity"] = json!({});
+    }
+    let affinity = &mut spec["affinity"];
+    if !affinity.get("nodeAffinity").is_some_and(Value::is_object) {
+        affinity["nodeAffinity"] = json!({});
+    }
+    affinity["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"] =
+        json!({"nodeSelectorTerms": terms});
+}
+
 /// Kubernetes' pod-template-hash: FNV-1a (32 bit) of the template, plus the collision count,
 /// written with the safe alphabet.
 pub fn template_hash(template: &Value, collision_count: Option<i64>) -> String {

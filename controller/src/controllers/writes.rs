@@ -10,7 +10,7 @@ use super::events::EventType;
 use super::workload::key_of;
 use super::{Context, str_at};
 use crate::apiserver::api_delete::DeleteOptions;
-use crate::apiserver::api_write::{Part, WriteOptions};
+use crate::apiserver::api_write::{Part, PatchKind, WriteOptions};
 use crate::apiserver::error::ApiError;
 
 /// The Event messages of a create, as the Kubernetes controller that makes the object words
@@ -101,6 +101,27 @@ pub async fn replace_status(
             name,
             object,
             Part::Status,
+            WriteOptions::default(),
+        )
+        .await
+}
+
+/// Merge-patches the main part or the status of `namespace/name`.
+pub async fn merge_patch(
+    ctx: &Context,
+    info: &'static ResourceInfo,
+    (namespace, name): (&str, &str),
+    patch: &Value,
+    part: Part,
+) -> Result<Value, ApiError> {
+    ctx.api
+        .patch(
+            info,
+            Some(namespace),
+            name,
+            PatchKind::Merge,
+            patch.to_string().as_bytes(),
+            part,
             WriteOptions::default(),
         )
         .await

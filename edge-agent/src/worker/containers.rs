@@ -152,10 +152,15 @@ fn wasm_spec(
 ) -> Result<WasmContainerSpec, StartFailure> {
     let preopens =
         volumes::preopens(ctx, pod, spec).map_err(|e| failure("CreateContainerConfigError", e))?;
+    // As container runtimes do, `HOSTNAME` is the pod's hostname unless the container sets it.
+    let mut env = spec.env.clone();
+    if !pod.host_network && !pod.hostname.is_empty() && !env.iter().any(|(k, _)| k == "HOSTNAME") {
+        env.insert(0, ("HOSTNAME".to_owned(), pod.hostname.clone()));
+    }
     Ok(WasmContainerSpec {
         name: spec.name.clone(),
         args: spec.command.iter().chain(&spec.args).cloned().collect(),
-        env: spec.env.clone(),
+        env,
         config: spec.env.iter().cloned().collect::<BTreeMap<_, _>>(),
         kv_dir: pod_dir.join("kv"),
         preopens,

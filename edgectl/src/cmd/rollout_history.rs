@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use anyhow::{Result, anyhow, bail};
 use serde_json::{Map, Value, json};
 
+use edge_api::meta::revision_template;
+
 use super::Session;
 use super::rollout::{HistoryArgs, UndoArgs, WorkloadKind, targets, workload_kind};
 use crate::client::{ListParams, PatchType};
@@ -71,19 +73,6 @@ fn set_template_annotation(template: &mut Value, key: &str, value: &str) {
         *annotations = json!({});
     }
     annotations[key] = json!(value);
-}
-
-/// The pod template a ControllerRevision records: its data is a strategic merge patch that
-/// replaces the template.
-pub fn revision_template(controller_revision: &Value) -> Value {
-    let mut template = controller_revision
-        .pointer("/data/spec/template")
-        .cloned()
-        .unwrap_or_else(|| json!({}));
-    if let Some(map) = template.as_object_mut() {
-        map.remove("$patch");
-    }
-    template
 }
 
 /// The revisions of a daemon set or stateful set from its ControllerRevisions.

@@ -8,6 +8,7 @@
 //!   ends without a newline (logs).
 //! - `connect ADDR`: tries a TCP connection (network policy).
 //! - `flaky FILE N`: counts its runs in FILE and fails the first N of them (Job retries).
+//! - `stamp FILE`: appends `$HOSTNAME` to FILE, then blocks forever (StatefulSet storage).
 
 use std::hint::black_box;
 use std::io::Write;
@@ -27,6 +28,7 @@ fn main() {
             args.get(2).map_or("/data/runs", String::as_str),
             args.get(3).and_then(|n| n.parse().ok()).unwrap_or(1),
         ),
+        Some("stamp") => stamp(args.get(2).map_or("/data/stamps", String::as_str)),
         Some("connect") => connect(args.get(2).map(String::as_str).unwrap_or("127.0.0.1:9")),
         other => {
             eprintln!("testdata-command: unknown mode {other:?}");
@@ -90,6 +92,21 @@ fn flaky(path: &str, failures: u32) {
         edgeplane_guest::cli::exit(1)
     }
     println!("run {runs}: done");
+}
+
+fn stamp(path: &str) {
+    let host = std::env::var("HOSTNAME").unwrap_or_default();
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut file| writeln!(file, "{host}"));
+    if let Err(e) = written {
+        eprintln!("stamp: cannot write {path}: {e}");
+        edgeplane_guest::cli::exit(2)
+    }
+    println!("stamped {host} in {path}");
+    std::thread::sleep(std::time::Duration::from_secs(24 * 3600));
 }
 
 fn connect(addr: &str) {
