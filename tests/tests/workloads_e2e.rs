@@ -94,6 +94,36 @@ fn daemonset_follows_agents_and_a_dead_node_evicts_its_pods() {
         (running_on(&pods(&controller, "relay")) == ["edge-a", "edge-b"]).then_some(())
     });
 
+    // A new image rolls out to every node and is recorded as a revision; undo goes back.
+    let v2 = push_example(&controller, "hello-http", "examples/hello:v2");
+    let rolled_to = |image: &str| {
+        let pods = pods(&controller, "relay");
+        (images_of(&pods) == [image, image] && ready_count(&pods) == 2).then_some(())
+    };
+    controller
+        .edgectl(&["set", "image", "daemonset/relay", &format!("hello={v2}")])
+        .success();
+    wait_for(&controller, "the relay pods on v2", || rolled_to(&v2));
+    let history = controller
+        .edgectl(&["rollout", "history", "daemonset/relay"])
+        .success()
+        .stdout;
+    assert!(history.contains("\n1 ") && history.contains("\n2 "), "{history}");
+    controller
+        .edgectl(&["rollout", "undo", "daemonset/relay"])
+        .success();
+    wait_for(&controller, "the relay pods back on v1", || rolled_to(&hello));
+    let revisions = get_json(&controller, &["get", "controllerrevisions", "-o", "json"])
+        .expect("controllerrevisions");
+    let mut numbers: Vec<i64> = revisions["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["revision"].as_i64())
+        .collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers, [2, 3], "the first revision is the newest again: {revisions:#}");
+
     // A third agent joins: the set follows it.
     let mut c = Agent::join(&controller, &tmp.path().join("c"), "edge-c");
     wait_for(&controller, "a relay pod on the third node", || {

@@ -7,19 +7,20 @@
 //! DaemonSet pod gets: not-ready and unreachable NoExecute, unschedulable and pressure
 //! NoSchedule) fits its node selector, required node affinity, taints and runtime.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use futures::StreamExt;
 use serde_json::{Value, json};
 
 use super::events::EventType;
+use super::history::{self, HistoryWrite};
 use super::workload::{
     POD_TEMPLATE_HASH, PodName, int_at, int_or_percent, is_deleting, is_pod_available,
-    is_pod_ready, key_of, of_kind, owner_reference, pod_from_template, pod_phase, resource,
-    spec_selector, template_hash, uid_of,
+    is_pod_ready, key_of, of_kind, owner_reference, pod_from_template, pod_phase, require_node,
+    resource, spec_selector, uid_of,
 };
-use super::writes::{POD_MESSAGES, create_recorded};
+use super::writes::{POD_MESSAGES, benign, create_recorded};
 use super::{Context, Snapshot, str_at};
 use crate::apiserver::api_delete::DeleteOptions;
 use crate::apiserver::api_write::{Part, WriteOptions};
@@ -49,8 +50,12 @@ fn daemon_tolerations() -> Vec<Value> {
 /// One step for one DaemonSet.
 #[derive(Debug, Clone, PartialEq)]
 pub enum DaemonAction {
-    /// Create the set's pod for a node.
-    Create { set: usize, node: String },
+    /// Create the set's pod for a node, at the revision with this hash.
+    Create {
+        set: usize,
+        node: String,
+        hash: String,
+    },
     /// Delete a pod (not eligible node, duplicate, failed, or old revision).
     Delete {
         set: usize,
@@ -60,12 +65,14 @@ pub enum DaemonAction {
     },
     /// Write the set's status.
     Status { set: usize, status: Value },
+    /// Record the set's template in its history.
+    History { set: usize, change: HistoryWrite },
 }
 
 /// The pod a set runs on `node`, as it would be created.
 pub fn daemon_pod(set: &Value, node: &str, hash: &str) -> Value {
     let mut pod = unpinned_pod(set, hash);
-    pin_to_node(&mut pod["spec"], node);
+    require_node(&mut pod["spec"], node);
     pod
 }
 
@@ -96,41 +103,6 @@ fn unpinned_pod(set: &Value, hash: &str) -> Value {
     }
     spec["tolerations"] = Value::Array(tolerations);
     pod
-}
-
-/// Adds required node affinity to `node` for the scheduler, replacing any node-name term of
-/// the template.
-fn pin_to_node(spec: &mut Value, node: &str) {
-    let term =
-        json!({"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]});
-    let affinity = spec
-        .pointer("/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let terms: Vec<Value> = if affinity.is_empty() {
-        vec![term]
-    } else {
-        // Each term keeps its expressions and gains the node-name field (terms are ORed).
-        affinity
-            .into_iter()
-            .map(|mut t| {
-                t["matchFields"] = term["matchFields"].clone();
-                t
-            })
-            .collect()
-    };
-    if !spec.get("affinity").is_some_and(Value::is_object) {
-        spec["affinity"] = json!({});
-    }
-    if !spec["affinity"]
-        .get("nodeAffinity")
-        .is_some_and(Value::is_object)
-    {
-        spec["affinity"]["nodeAffinity"] = json!({});
-    }
-    spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"] =
-        json!({"nodeSelectorTerms": terms});
 }
 
 /// The node a set's pod is for: where it is bound, or the node its affinity pins it to.
@@ -189,10 +161,53 @@ pub fn plan(snapshot: &Snapshot, now: jiff::Timestamp) -> (Vec<Arc<Value>>, Vec<
             owned.entry(uid).or_default().push(pod);
         }
     }
+    let mut revisions: HashMap<&str, Vec<&Arc<Value>>> = HashMap::new();
+    let mut revision_names: HashSet<(&str, &str)> = HashSet::new();
+    for revision in of_kind(snapshot, "apps", "controllerrevisions") {
+        revision_names.insert(key_of(revision));
+        if let Some(uid) = super::workload::controller_uid(revision) {
+            revisions.entry(uid).or_default().push(revision);
+        }
+    }
     let mut actions = Vec::new();
     for (index, set) in sets.iter().enumerate() {
         let pods = owned.get(uid_of(set)).map_or(&[][..], Vec::as_slice);
-        plan_set(index, set, &nodes, pods, now, &mut actions);
+        let (namespace, set_name) = key_of(set);
+        let keep: HashSet<String> = pods
+            .iter()
+            .map(|p| {
+                format!(
+                    "{set_name}-{}",
+                    str_at(p, &format!("/metadata/labels/{REVISION_LABEL}"))
+                )
+            })
+            .collect();
+        let owned_revisions = revisions
+            .get(uid_of(set))
+            .into_iter()
+            .flatten()
+            .filter(|r| key_of(r).0 == namespace)
+            .copied()
+            .collect();
+        let taken = |name: &str| revision_names.contains(&(namespace, name));
+        let keep = keep.iter().map(String::as_str).collect();
+        match history::sync(set, owned_revisions, taken, &keep) {
+            Some(history) => {
+                actions.extend(
+                    history
+                        .writes
+                        .into_iter()
+                        .map(|change| DaemonAction::History { set: index, change }),
+                );
+                plan_set(index, set, &history.hash, &nodes, pods, now, &mut actions);
+            }
+            // Another object has the revision's name: a higher collision count gives the
+            // template another hash.
+            None => actions.push(DaemonAction::Status {
+                set: index,
+                status: json!({"collisionCount": int_at(set, "/status/collisionCount", 0) + 1}),
+            }),
+        }
     }
     (sets, actions)
 }
@@ -200,6 +215,7 @@ pub fn plan(snapshot: &Snapshot, now: jiff::Timestamp) -> (Vec<Arc<Value>>, Vec<
 fn plan_set(
     index: usize,
     set: &Value,
+    hash: &str,
     nodes: &[NodeInfo],
     pods: &[&Arc<Value>],
     now: jiff::Timestamp,
@@ -208,13 +224,7 @@ fn plan_set(
     let Some(selector) = spec_selector(set) else {
         return;
     };
-    let template = set.pointer("/spec/template").cloned().unwrap_or(json!({}));
-    let hash = template_hash(
-        &template,
-        set.pointer("/status/collisionCount")
-            .and_then(Value::as_i64),
-    );
-    let probe = PodInfo::from_pod(&unpinned_pod(set, &hash));
+    let probe = PodInfo::from_pod(&unpinned_pod(set, hash));
     let min_ready = int_at(set, "/spec/minReadySeconds", 0);
     let mut by_node: HashMap<&str, Vec<&Value>> = HashMap::new();
     for pod in pods {
@@ -265,6 +275,7 @@ fn plan_set(
                 actions.push(DaemonAction::Create {
                     set: index,
                     node: node.name.clone(),
+                    hash: hash.to_owned(),
                 });
             }
             unavailable += 1;
@@ -362,14 +373,8 @@ pub async fn reconcile(ctx: &Context, snapshot: &Snapshot) -> Result<(), ApiErro
             let sets = &sets;
             async move {
                 match action {
-                    DaemonAction::Create { set, node } => {
+                    DaemonAction::Create { set, node, hash } => {
                         let set = &sets[set];
-                        let template = set.pointer("/spec/template").cloned().unwrap_or(json!({}));
-                        let hash = template_hash(
-                            &template,
-                            set.pointer("/status/collisionCount")
-                                .and_then(Value::as_i64),
-                        );
                         let pod = daemon_pod(set, &node, &hash);
                         create_recorded(ctx, COMPONENT, set, pods, pod, &POD_MESSAGES)
                             .await
@@ -403,6 +408,12 @@ pub async fn reconcile(ctx: &Context, snapshot: &Snapshot) -> Result<(), ApiErro
                             }
                             Err(err) if err.code() == 404 => Ok(()),
                             Err(err) => Err(err),
+                        }
+                    }
+                    DaemonAction::History { set, change } => {
+                        match history::write(ctx, key_of(&sets[set]).0, change).await {
+                            Err(err) if !benign(&err) => Err(err),
+                            _ => Ok(()),
                         }
                     }
                     DaemonAction::Status { set, status } => {

@@ -1,4 +1,6 @@
 use super::*;
+use crate::controllers::history::controller_revision;
+use crate::controllers::workload::template_hash;
 use serde_json::json;
 
 const NOW: &str = "2026-06-01T12:00:00Z";
@@ -53,11 +55,125 @@ fn steps(objects: Vec<Value>) -> Vec<String> {
         .filter_map(|a| match a {
             DaemonAction::Create { node, .. } => Some(format!("create {node}")),
             DaemonAction::Delete { name, .. } => Some(format!("delete {name}")),
-            DaemonAction::Status { .. } => None,
+            DaemonAction::Status { .. } | DaemonAction::History { .. } => None,
         })
         .collect();
     out.sort();
     out
+}
+
+/// The stored ControllerRevision of `set`'s template, numbered `number`.
+fn revision(set: &Value, number: i64) -> Value {
+    let mut revision = controller_revision(set, &hash_of(set), number);
+    revision["metadata"]["uid"] = json!(format!("cr{number}"));
+    revision
+}
+
+/// The plan's history writes, and the collision count it writes, if any.
+fn history_steps(objects: Vec<Value>) -> (Vec<String>, Option<Value>) {
+    let (_, actions) = plan(&snapshot(objects), now());
+    let mut collisions = None;
+    let mut out = Vec::new();
+    for action in actions {
+        match action {
+            DaemonAction::History { change, .. } => out.push(match change {
+                HistoryWrite::Create(r) => format!("create {}", key_of(&r).1),
+                HistoryWrite::Renumber { name, revision } => format!("renumber {name} {revision}"),
+                HistoryWrite::Delete { name } => format!("delete {name}"),
+            }),
+            DaemonAction::Status { status, .. }
+                if status.get("desiredNumberScheduled").is_none() =>
+            {
+                collisions = status.get("collisionCount").cloned();
+            }
+            _ => {}
+        }
+    }
+    (out, collisions)
+}
+
+fn with_image(mut set: Value, image: &str) -> Value {
+    set["spec"]["template"]["spec"]["containers"][0]["image"] = json!(image);
+    set
+}
+
+#[test]
+fn templates_are_recorded_as_controller_revisions() {
+    let v1 = set(json!({}), json!({"type": "RollingUpdate"}));
+    let v2 = with_image(v1.clone(), "agent:v2");
+    let v3 = with_image(v1.clone(), "agent:v3");
+    let name = |s: &Value| format!("agent-{}", hash_of(s));
+    let plain = node("n1", json!({}), json!([]));
+    let mut limited = v1.clone();
+    limited["spec"]["revisionHistoryLimit"] = json!(1);
+    let mut foreign = revision(&v2, 1);
+    foreign["metadata"]["name"] = json!(name(&v1));
+    foreign["metadata"]["ownerReferences"][0]["uid"] = json!("other");
+    let cases: Vec<(&str, Vec<Value>, Vec<String>)> = vec![
+        (
+            "a new set records its template",
+            vec![v1.clone(), plain.clone()],
+            vec![format!("create {}", name(&v1))],
+        ),
+        (
+            "a recorded template needs nothing",
+            vec![v1.clone(), plain.clone(), revision(&v1, 1)],
+            vec![],
+        ),
+        (
+            "a changed template is the next revision",
+            vec![v2.clone(), plain.clone(), revision(&v1, 1)],
+            vec![format!("create {}", name(&v2))],
+        ),
+        (
+            "going back renumbers the old revision",
+            vec![
+                v1.clone(),
+                plain.clone(),
+                revision(&v1, 1),
+                revision(&v2, 2),
+            ],
+            vec![format!("renumber {} 3", name(&v1))],
+        ),
+        (
+            "history beyond the limit goes, oldest first, unless a pod runs it",
+            vec![
+                limited.clone(),
+                plain.clone(),
+                revision(&v3, 1),
+                revision(&v2, 2),
+                revision(&v1, 3),
+                pod(&v3, "p1", "n1", &hash_of(&v3), "Running", true),
+            ],
+            vec![],
+        ),
+        (
+            "history beyond the limit goes",
+            vec![
+                limited.clone(),
+                plain.clone(),
+                revision(&v3, 1),
+                revision(&v2, 2),
+                revision(&v1, 3),
+            ],
+            vec![format!("delete {}", name(&v3))],
+        ),
+    ];
+    for (what, objects, want) in cases {
+        assert_eq!(history_steps(objects).0, want, "{what}");
+    }
+    // A revision of another owner under the template's name: the collision count goes up
+    // and nothing else happens until the template has another hash.
+    let (writes, collisions) = history_steps(vec![v1.clone(), plain.clone(), foreign]);
+    assert_eq!((writes, collisions), (vec![], Some(json!(1))));
+    assert!(
+        steps(vec![v1.clone(), plain, {
+            let mut f = revision(&v2, 1);
+            f["metadata"]["name"] = json!(name(&v1));
+            f
+        }])
+        .is_empty()
+    );
 }
 
 #[test]
@@ -226,6 +342,7 @@ fn status_counts_and_settled_sets_write_nothing() {
         plain("n2"),
         pod(&ds, "p1", "n1", &h, "Running", true),
         pod(&ds, "p2", "n2", &h, "Running", false),
+        revision(&ds, 1),
     ];
     let (_, actions) = plan(&snapshot(objects.clone()), now());
     let status = actions

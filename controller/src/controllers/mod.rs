@@ -8,6 +8,7 @@ pub mod daemonset;
 pub mod deployment;
 pub mod events;
 pub mod gc;
+pub mod history;
 pub mod job;
 pub mod job_index;
 pub mod job_pods;

@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use super::history::HistoryWrite;
 use super::workload::{
     controller_ref, controller_uid, int_at, int_or_percent, is_deleting, is_pod_available,
     is_pod_ready, key_of, meta, of_kind, pod_phase, spec_selector, uid_of,
@@ -25,8 +26,8 @@ use super::{Snapshot, str_at};
 #[path = "statefulset_objects.rs"]
 mod objects;
 pub use objects::{
-    Revisions, claim_name, claim_owners_change, claim_templates, controller_revision, ordinal_of,
-    pod_revision, revisions, selected_node, stateful_claim, stateful_pod,
+    Revisions, claim_name, claim_owners_change, claim_templates, ordinal_of, pod_revision,
+    revisions, selected_node, stateful_claim, stateful_pod,
 };
 
 pub use super::statefulset_run::reconcile;
@@ -37,20 +38,14 @@ pub const COMPONENT: &str = "statefulset-controller";
 pub const POD_NAME_LABEL: &str = "statefulset.kubernetes.io/pod-name";
 /// The label holding a pod's ordinal.
 pub const POD_INDEX_LABEL: &str = "apps.kubernetes.io/pod-index";
-/// The label a ControllerRevision carries its hash in.
-pub const REVISION_HASH_LABEL: &str = "controller.kubernetes.io/hash";
 /// The annotation naming the node a claim's volume lives on.
 pub const SELECTED_NODE: &str = "volume.kubernetes.io/selected-node";
 
 /// One write for one StatefulSet.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
-    /// Create this ControllerRevision (the set's template changed).
-    CreateRevision(Value),
-    /// Give an older revision the newest number again (the set was rolled back to it).
-    RenumberRevision { name: String, revision: i64 },
-    /// Delete a revision beyond `revisionHistoryLimit`.
-    DeleteRevision { name: String },
+    /// Record the set's template in its history.
+    History(HistoryWrite),
     /// Make the set the controller of this orphan pod.
     AdoptPod(Arc<Value>),
     /// Drop the set's ownerReference from a pod that no longer matches it.
@@ -93,9 +88,7 @@ impl Action {
     /// The step the action runs in.
     pub fn step(&self) -> Step {
         match self {
-            Action::CreateRevision(_)
-            | Action::RenumberRevision { .. }
-            | Action::DeleteRevision { .. } => Step::Revisions,
+            Action::History(_) => Step::Revisions,
             Action::AdoptPod(_) | Action::ReleasePod(_) => Step::Ownership,
             Action::CreateClaim { .. }
             | Action::PinClaim { .. }

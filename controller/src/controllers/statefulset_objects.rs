@@ -9,12 +9,12 @@ use serde_json::{Map, Value, json};
 
 use edge_api::meta::revision_template;
 
-use super::{Action, REVISION_HASH_LABEL, SELECTED_NODE};
+use super::{Action, SELECTED_NODE};
 use crate::controllers::daemonset::REVISION_LABEL;
+use crate::controllers::history;
 use crate::controllers::str_at;
 use crate::controllers::workload::{
-    PodName, int_at, key_of, meta, owner_reference, pod_from_template, require_node, template_hash,
-    uid_of,
+    PodName, key_of, meta, owner_reference, pod_from_template, require_node, uid_of,
 };
 
 /// The ordinal of a pod named `{set}-{ordinal}`, if it is one of the set's.
@@ -43,119 +43,35 @@ pub struct Revisions {
     pub current_template: Option<Value>,
 }
 
-/// The revision number of a ControllerRevision.
-fn revision_number(revision: &Value) -> i64 {
-    int_at(revision, "/revision", 0)
-}
-
-/// The ControllerRevision recording `set`'s template at `hash`, numbered `number`.
-pub fn controller_revision(set: &Value, hash: &str, number: i64) -> Value {
-    let (namespace, name) = key_of(set);
-    let template = set.pointer("/spec/template").cloned().unwrap_or(json!({}));
-    let mut labels = template
-        .pointer("/metadata/labels")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    labels.insert(REVISION_HASH_LABEL.into(), json!(hash));
-    let mut patch = template;
-    if let Some(map) = patch.as_object_mut() {
-        map.insert("$patch".into(), json!("replace"));
-    }
-    let mut metadata = json!({
-        "name": format!("{name}-{hash}"),
-        "namespace": namespace,
-        "labels": labels,
-        "ownerReferences": [owner_reference(set, "apps/v1", "StatefulSet")],
-    });
-    // Kubernetes copies the set's annotations, which is where `rollout history` finds the
-    // change cause.
-    if let Some(annotations) = meta(set, "annotations").filter(|a| a.is_object()) {
-        metadata["annotations"] = annotations.clone();
-    }
-    json!({
-        "apiVersion": "apps/v1",
-        "kind": "ControllerRevision",
-        "metadata": metadata,
-        "data": {"spec": {"template": patch}},
-        "revision": number,
-    })
-}
-
 /// The set's revisions from the ControllerRevisions it `owned`, with the history writes;
 /// `None` on a hash collision (`name_taken` by a revision with another template), which the
 /// caller answers with a higher collision count.
 pub fn revisions(
     set: &Value,
-    mut owned: Vec<&Arc<Value>>,
+    owned: Vec<&Arc<Value>>,
     name_taken: impl Fn(&str) -> bool,
     pods: &BTreeMap<i64, &Arc<Value>>,
     actions: &mut Vec<Action>,
 ) -> Option<Revisions> {
-    let (_, set_name) = key_of(set);
-    let template = set.pointer("/spec/template").cloned().unwrap_or(json!({}));
-    owned.sort_by(|a, b| {
-        revision_number(a)
-            .cmp(&revision_number(b))
-            .then_with(|| key_of(a).1.cmp(key_of(b).1))
-    });
-    let newest = owned.last().map_or(0, |r| revision_number(r));
-    let equal = owned
-        .iter()
-        .rev()
-        .find(|r| revision_template(r) == template);
-    let update = match equal {
-        Some(revision) => {
-            // Back to an older template: its revision becomes the newest again.
-            if revision_number(revision) != newest {
-                actions.push(Action::RenumberRevision {
-                    name: key_of(revision).1.to_owned(),
-                    revision: newest + 1,
-                });
-            }
-            key_of(revision).1.to_owned()
-        }
-        None => {
-            let collisions = set
-                .pointer("/status/collisionCount")
-                .and_then(Value::as_i64);
-            let hash = template_hash(&template, collisions);
-            let name = format!("{set_name}-{hash}");
-            if name_taken(&name) {
-                return None;
-            }
-            actions.push(Action::CreateRevision(controller_revision(
-                set,
-                &hash,
-                newest + 1,
-            )));
-            name
-        }
-    };
     let stored = str_at(set, "/status/currentRevision");
-    let (current, current_template) = match owned
+    // The revision the set ran before its rollout, while it still has one.
+    let before = owned
         .iter()
-        .find(|r| key_of(r).1 == stored && stored != update)
-    {
-        Some(revision) => (stored.to_owned(), Some(revision_template(revision))),
-        None => (update.clone(), None),
-    };
-    // History beyond the limit goes, oldest first; revisions a pod still runs stay.
-    let live: HashSet<&str> = pods
+        .find(|r| key_of(r).1 == stored)
+        .map(|r| revision_template(r));
+    // Revisions a pod still runs stay, and so does the current one.
+    let keep: HashSet<&str> = pods
         .values()
         .map(|p| pod_revision(p))
-        .chain([current.as_str(), update.as_str()])
+        .chain([stored])
         .collect();
-    let history: Vec<&&Arc<Value>> = owned
-        .iter()
-        .filter(|r| !live.contains(key_of(r).1))
-        .collect();
-    let limit = usize::try_from(int_at(set, "/spec/revisionHistoryLimit", 10)).unwrap_or(0);
-    for revision in history.iter().take(history.len().saturating_sub(limit)) {
-        actions.push(Action::DeleteRevision {
-            name: key_of(revision).1.to_owned(),
-        });
-    }
+    let history = history::sync(set, owned, name_taken, &keep)?;
+    actions.extend(history.writes.into_iter().map(Action::History));
+    let update = history.name;
+    let (current, current_template) = match before {
+        Some(template) if stored != update => (stored.to_owned(), Some(template)),
+        _ => (update.clone(), None),
+    };
     Some(Revisions {
         update,
         current,

@@ -6,6 +6,7 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 
 use super::events::EventType;
+use super::history;
 use super::replicaset::{adopt_patch, release_patch};
 use super::statefulset::{Action, COMPONENT, SELECTED_NODE, SetPlan, Step, plan};
 use super::workload::{key_of, owner_reference, resource, uid_of};
@@ -90,32 +91,9 @@ async fn run_step(
 async fn run_action(ctx: &Context, set: &Value, action: Action) -> Result<(), ApiError> {
     let pods = resource("", "v1", "pods");
     let claims = resource("", "v1", "persistentvolumeclaims");
-    let revisions = resource("apps", "v1", "controllerrevisions");
     let (namespace, set_name) = key_of(set);
     let result = match action {
-        Action::CreateRevision(revision) => ctx
-            .api
-            .create(
-                revisions,
-                Some(namespace),
-                revision,
-                WriteOptions::default(),
-            )
-            .await
-            .map(drop),
-        Action::RenumberRevision { name, revision } => {
-            let patch = json!({"revision": revision});
-            merge_patch(ctx, revisions, (namespace, &name), &patch, Part::Main)
-                .await
-                .map(drop)
-        }
-        Action::DeleteRevision { name } => {
-            let options = DeleteOptions::default();
-            ctx.api
-                .delete(revisions, Some(namespace), &name, &options)
-                .await
-                .map(drop)
-        }
+        Action::History(change) => history::write(ctx, namespace, change).await,
         Action::AdoptPod(pod) => {
             let patch = adopt_patch(&pod, owner_reference(set, "apps/v1", "StatefulSet"));
             merge_patch(ctx, pods, (namespace, key_of(&pod).1), &patch, Part::Main)

@@ -1,6 +1,7 @@
 use super::*;
 use crate::controllers::cache::snapshot_of;
 use crate::controllers::daemonset::REVISION_LABEL;
+use crate::controllers::history::controller_revision;
 use crate::controllers::workload::template_hash;
 use serde_json::json;
 
@@ -99,11 +100,15 @@ fn steps(objects: &[Value]) -> Vec<String> {
         .into_iter()
         .flat_map(|p| p.actions)
         .filter_map(|a| match a {
-            Action::CreateRevision(r) => Some(format!("create revision {}", key_of(&r).1)),
-            Action::RenumberRevision { name, revision } => {
+            Action::History(HistoryWrite::Create(r)) => {
+                Some(format!("create revision {}", key_of(&r).1))
+            }
+            Action::History(HistoryWrite::Renumber { name, revision }) => {
                 Some(format!("renumber {name} {revision}"))
             }
-            Action::DeleteRevision { name } => Some(format!("delete revision {name}")),
+            Action::History(HistoryWrite::Delete { name }) => {
+                Some(format!("delete revision {name}"))
+            }
             Action::AdoptPod(p) => Some(format!("adopt {}", key_of(&p).1)),
             Action::ReleasePod(p) => Some(format!("release {}", key_of(&p).1)),
             Action::CreateClaim { claim, .. } => Some(format!("create claim {}", key_of(&claim).1)),
