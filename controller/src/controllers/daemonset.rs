@@ -161,18 +161,11 @@ pub fn plan(snapshot: &Snapshot, now: jiff::Timestamp) -> (Vec<Arc<Value>>, Vec<
             owned.entry(uid).or_default().push(pod);
         }
     }
-    let mut revisions: HashMap<&str, Vec<&Arc<Value>>> = HashMap::new();
-    let mut revision_names: HashSet<(&str, &str)> = HashSet::new();
-    for revision in of_kind(snapshot, "apps", "controllerrevisions") {
-        revision_names.insert(key_of(revision));
-        if let Some(uid) = super::workload::controller_uid(revision) {
-            revisions.entry(uid).or_default().push(revision);
-        }
-    }
+    let revisions = history::Index::new(snapshot);
     let mut actions = Vec::new();
     for (index, set) in sets.iter().enumerate() {
         let pods = owned.get(uid_of(set)).map_or(&[][..], Vec::as_slice);
-        let (namespace, set_name) = key_of(set);
+        let (_, set_name) = key_of(set);
         let keep: HashSet<String> = pods
             .iter()
             .map(|p| {
@@ -182,16 +175,8 @@ pub fn plan(snapshot: &Snapshot, now: jiff::Timestamp) -> (Vec<Arc<Value>>, Vec<
                 )
             })
             .collect();
-        let owned_revisions = revisions
-            .get(uid_of(set))
-            .into_iter()
-            .flatten()
-            .filter(|r| key_of(r).0 == namespace)
-            .copied()
-            .collect();
-        let taken = |name: &str| revision_names.contains(&(namespace, name));
         let keep = keep.iter().map(String::as_str).collect();
-        match history::sync(set, owned_revisions, taken, &keep) {
+        match history::sync(set, &revisions, &keep) {
             Some(history) => {
                 actions.extend(
                     history

@@ -5,15 +5,17 @@
 //! `revisionHistoryLimit` that no pod runs are deleted. `rollout history` and `rollout undo`
 //! read them.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use edge_api::meta::revision_template;
 use serde_json::{Value, json};
 
-use super::workload::{int_at, key_of, meta, owner_reference, resource, template_hash};
+use super::workload::{
+    controller_uid, int_at, key_of, meta, of_kind, owner_reference, resource, template_hash, uid_of,
+};
 use super::writes::merge_patch;
-use super::{Context, str_at};
+use super::{Context, Snapshot, str_at};
 use crate::apiserver::api_delete::DeleteOptions;
 use crate::apiserver::api_write::{Part, WriteOptions};
 use crate::apiserver::error::ApiError;
@@ -40,6 +42,44 @@ pub struct History {
     /// The revision's hash (its `controller.kubernetes.io/hash` label).
     pub hash: String,
     pub writes: Vec<HistoryWrite>,
+}
+
+/// The ControllerRevisions of a snapshot, by controller and by name.
+pub struct Index<'a> {
+    owned: HashMap<&'a str, Vec<&'a Arc<Value>>>,
+    names: HashSet<(&'a str, &'a str)>,
+}
+
+impl<'a> Index<'a> {
+    pub fn new(snapshot: &'a Snapshot) -> Self {
+        let mut index = Index {
+            owned: HashMap::new(),
+            names: HashSet::new(),
+        };
+        for revision in of_kind(snapshot, "apps", "controllerrevisions") {
+            index.names.insert(key_of(revision));
+            if let Some(uid) = controller_uid(revision) {
+                index.owned.entry(uid).or_default().push(revision);
+            }
+        }
+        index
+    }
+
+    /// The revisions `set` controls.
+    pub fn owned(&self, set: &Value) -> Vec<&'a Arc<Value>> {
+        let (namespace, _) = key_of(set);
+        self.owned
+            .get(uid_of(set))
+            .into_iter()
+            .flatten()
+            .filter(|r| key_of(r).0 == namespace)
+            .copied()
+            .collect()
+    }
+
+    fn taken(&self, namespace: &str, name: &str) -> bool {
+        self.names.contains(&(namespace, name))
+    }
 }
 
 /// The ControllerRevision recording `set`'s template at `hash`, numbered `number`: the
@@ -98,17 +138,13 @@ fn revision_hash(revision: &Value, set_name: &str) -> String {
     }
 }
 
-/// The set's revision from the ControllerRevisions it `owned`, with the writes that bring the
+/// The set's revision from the ControllerRevisions it owns, with the writes that bring the
 /// history up to date; revisions named in `keep` (those pods still run) are never pruned.
-/// `None` on a hash collision (`name_taken` by a revision with another template), which the
+/// `None` on a hash collision (the name taken by a revision with another template), which the
 /// caller answers by raising `status.collisionCount`.
-pub fn sync(
-    set: &Value,
-    mut owned: Vec<&Arc<Value>>,
-    name_taken: impl Fn(&str) -> bool,
-    keep: &HashSet<&str>,
-) -> Option<History> {
-    let (_, set_name) = key_of(set);
+pub fn sync(set: &Value, index: &Index<'_>, keep: &HashSet<&str>) -> Option<History> {
+    let (namespace, set_name) = key_of(set);
+    let mut owned = index.owned(set);
     let template = set.pointer("/spec/template").cloned().unwrap_or(json!({}));
     owned.sort_by(|a, b| {
         revision_number(a)
@@ -140,7 +176,7 @@ pub fn sync(
                 .and_then(Value::as_i64);
             let hash = template_hash(&template, collisions);
             let name = format!("{set_name}-{hash}");
-            if name_taken(&name) {
+            if index.taken(namespace, &name) {
                 return None;
             }
             writes.push(HistoryWrite::Create(controller_revision(

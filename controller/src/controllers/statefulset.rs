@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::history::HistoryWrite;
+use super::history::{self, HistoryWrite};
 use super::workload::{
     controller_ref, controller_uid, int_at, int_or_percent, is_deleting, is_pod_available,
     is_pod_ready, key_of, meta, of_kind, pod_phase, spec_selector, uid_of,
@@ -112,8 +112,7 @@ struct World<'a> {
     owned_pods: HashMap<&'a str, Vec<&'a Arc<Value>>>,
     orphan_pods: HashMap<&'a str, Vec<&'a Arc<Value>>>,
     claims: HashMap<(&'a str, &'a str), &'a Arc<Value>>,
-    owned_revisions: HashMap<&'a str, Vec<&'a Arc<Value>>>,
-    revision_names: HashSet<(&'a str, &'a str)>,
+    revisions: history::Index<'a>,
 }
 
 impl<'a> World<'a> {
@@ -122,8 +121,7 @@ impl<'a> World<'a> {
             owned_pods: HashMap::new(),
             orphan_pods: HashMap::new(),
             claims: HashMap::new(),
-            owned_revisions: HashMap::new(),
-            revision_names: HashSet::new(),
+            revisions: history::Index::new(snapshot),
         };
         for pod in of_kind(snapshot, "", "pods") {
             match controller_uid(pod) {
@@ -140,12 +138,6 @@ impl<'a> World<'a> {
         }
         for claim in of_kind(snapshot, "", "persistentvolumeclaims") {
             world.claims.insert(key_of(claim), claim);
-        }
-        for revision in of_kind(snapshot, "apps", "controllerrevisions") {
-            world.revision_names.insert(key_of(revision));
-            if let Some(uid) = controller_uid(revision) {
-                world.owned_revisions.entry(uid).or_default().push(revision);
-            }
         }
         world
     }
@@ -433,17 +425,7 @@ fn plan_set<'a>(
     let Some(pods) = claim_pods(set, world, adopted, &mut actions) else {
         return actions;
     };
-    let (namespace, _) = key_of(set);
-    let owned: Vec<&Arc<Value>> = world
-        .owned_revisions
-        .get(uid_of(set))
-        .into_iter()
-        .flatten()
-        .filter(|r| key_of(r).0 == namespace)
-        .copied()
-        .collect();
-    let taken = |name: &str| world.revision_names.contains(&(namespace, name));
-    let Some(revs) = revisions(set, owned, taken, &pods, &mut actions) else {
+    let Some(revs) = revisions(set, &world.revisions, &pods, &mut actions) else {
         let mut status = stored_status(set);
         status["collisionCount"] = json!(int_at(set, "/status/collisionCount", 0) + 1);
         actions.push(Action::Status(status));

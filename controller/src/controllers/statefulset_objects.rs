@@ -43,19 +43,19 @@ pub struct Revisions {
     pub current_template: Option<Value>,
 }
 
-/// The set's revisions from the ControllerRevisions it `owned`, with the history writes;
-/// `None` on a hash collision (`name_taken` by a revision with another template), which the
+/// The set's revisions from the ControllerRevisions it owns, with the history writes;
+/// `None` on a hash collision (the name taken by a revision with another template), which the
 /// caller answers with a higher collision count.
 pub fn revisions(
     set: &Value,
-    owned: Vec<&Arc<Value>>,
-    name_taken: impl Fn(&str) -> bool,
+    index: &history::Index<'_>,
     pods: &BTreeMap<i64, &Arc<Value>>,
     actions: &mut Vec<Action>,
 ) -> Option<Revisions> {
     let stored = str_at(set, "/status/currentRevision");
     // The revision the set ran before its rollout, while it still has one.
-    let before = owned
+    let before = index
+        .owned(set)
         .iter()
         .find(|r| key_of(r).1 == stored)
         .map(|r| revision_template(r));
@@ -65,7 +65,7 @@ pub fn revisions(
         .map(|p| pod_revision(p))
         .chain([stored])
         .collect();
-    let history = history::sync(set, owned, name_taken, &keep)?;
+    let history = history::sync(set, index, &keep)?;
     actions.extend(history.writes.into_iter().map(Action::History));
     let update = history.name;
     let (current, current_template) = match before {
