@@ -108,11 +108,16 @@ fn daemonset_follows_agents_and_a_dead_node_evicts_its_pods() {
         .edgectl(&["rollout", "history", "daemonset/relay"])
         .success()
         .stdout;
-    assert!(history.contains("\n1 ") && history.contains("\n2 "), "{history}");
+    assert!(
+        history.contains("\n1 ") && history.contains("\n2 "),
+        "{history}"
+    );
     controller
         .edgectl(&["rollout", "undo", "daemonset/relay"])
         .success();
-    wait_for(&controller, "the relay pods back on v1", || rolled_to(&hello));
+    wait_for(&controller, "the relay pods back on v1", || {
+        rolled_to(&hello)
+    });
     let revisions = get_json(&controller, &["get", "controllerrevisions", "-o", "json"])
         .expect("controllerrevisions");
     let mut numbers: Vec<i64> = revisions["items"]
@@ -122,7 +127,11 @@ fn daemonset_follows_agents_and_a_dead_node_evicts_its_pods() {
         .filter_map(|r| r["revision"].as_i64())
         .collect();
     numbers.sort_unstable();
-    assert_eq!(numbers, [2, 3], "the first revision is the newest again: {revisions:#}");
+    assert_eq!(
+        numbers,
+        [2, 3],
+        "the first revision is the newest again: {revisions:#}"
+    );
 
     // A third agent joins: the set follows it.
     let mut c = Agent::join(&controller, &tmp.path().join("c"), "edge-c");
