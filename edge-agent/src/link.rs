@@ -35,6 +35,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub trait PodHost: Send + Sync + 'static {
     /// The whole desired state changed to `pods` (by uid).
     fn desired_changed(&self, pods: &BTreeMap<String, PodRunSpec>);
+    /// The claims whose local volumes this node keeps changed to `keep` (by uid).
+    fn claims_changed(&self, keep: Vec<String>);
     /// Usage and pressure for the next heartbeat.
     fn node_status(&self) -> NodeStatusReport;
     /// Serves a stream the controller opened (logs, port-forward); the request has been read.
@@ -227,6 +229,10 @@ impl Link {
             } => (revision, upserts, removals, false),
             ControllerMessage::Refused { message } => return Err(SessionError::Refused(message)),
             ControllerMessage::Welcome(_) => return Ok(()),
+            ControllerMessage::Claims { keep } => {
+                self.host.claims_changed(keep);
+                return Ok(());
+            }
         };
         if replace_all {
             desired.clear();
@@ -291,5 +297,6 @@ fn message_name(message: &ControllerMessage) -> &'static str {
         ControllerMessage::Snapshot { .. } => "snapshot",
         ControllerMessage::Delta { .. } => "delta",
         ControllerMessage::Refused { .. } => "refusal",
+        ControllerMessage::Claims { .. } => "claims",
     }
 }

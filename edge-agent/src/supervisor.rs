@@ -5,13 +5,13 @@
 //! new pods, passes changed specs on, and tells workers of pods that left the map to stop and
 //! clean up.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use edge_wire::link::{
     self, ContainerState, LogRequest, NodeStatusReport, PodRunSpec, PodUsage, StreamReply,
-    StreamRequest,
+    StreamRequest, VolumeSource,
 };
 use futures::StreamExt;
 use futures::future::BoxFuture;
@@ -33,6 +33,9 @@ pub struct Supervisor {
     desired: watch::Sender<Desired>,
     workers: Arc<Mutex<HashMap<String, Managed>>>,
     cpu: Mutex<Option<(Instant, u64, u64)>>,
+    /// The claims whose volumes this node keeps, once the controller has said so: until then
+    /// (offline since the start) no claim directory is removed.
+    kept_claims: Mutex<Option<HashSet<String>>>,
 }
 
 struct Managed {
@@ -54,6 +57,7 @@ impl Supervisor {
             desired,
             workers: Arc::default(),
             cpu: Mutex::new(None),
+            kept_claims: Mutex::new(None),
         });
         let task = tokio::spawn(reconcile_loop(supervisor.clone(), rx, shutdown));
         (supervisor, task)
@@ -99,11 +103,40 @@ impl Supervisor {
                 }
             }
         }
-        let removed = worker::remove_leftover_pod_dirs(&self.ctx.pods_dir, |uid| {
+        let removed = worker::remove_dirs_except(&self.ctx.pods_dir, |uid| {
             desired.contains_key(uid) || workers.contains_key(uid)
         });
         if removed > 0 {
             tracing::info!(pods = removed, "removed the data of pods that are gone");
+        }
+        self.remove_released_claims(desired, &workers);
+    }
+
+    /// Removes the directories of claims the controller no longer keeps on this node (deleted,
+    /// or pinned elsewhere) that no pod here uses, desired or still stopping.
+    fn remove_released_claims(
+        &self,
+        desired: &BTreeMap<String, PodRunSpec>,
+        workers: &HashMap<String, Managed>,
+    ) {
+        let kept = lock(&self.kept_claims);
+        let Some(kept) = kept.as_ref() else { return };
+        let specs = || desired.values().chain(workers.values().map(|m| &m.spec));
+        let in_use: HashSet<&str> = specs()
+            .flat_map(|spec| &spec.volumes)
+            .filter_map(|volume| match &volume.source {
+                VolumeSource::LocalClaim { claim_uid } => Some(claim_uid.as_str()),
+                _ => None,
+            })
+            .collect();
+        let removed = worker::remove_dirs_except(&self.ctx.volumes_dir, |uid| {
+            kept.contains(uid) || in_use.contains(uid)
+        });
+        if removed > 0 {
+            tracing::info!(
+                claims = removed,
+                "removed the volumes of claims that are gone"
+            );
         }
     }
 
@@ -250,6 +283,13 @@ impl Supervisor {
 impl PodHost for Supervisor {
     fn desired_changed(&self, pods: &BTreeMap<String, PodRunSpec>) {
         self.desired.send_replace(Arc::new(pods.clone()));
+    }
+
+    fn claims_changed(&self, keep: Vec<String>) {
+        *lock(&self.kept_claims) = Some(keep.into_iter().collect());
+        let desired = self.desired.borrow().clone();
+        let workers = lock(&self.workers);
+        self.remove_released_claims(&desired, &workers);
     }
 
     fn node_status(&self) -> NodeStatusReport {

@@ -801,4 +801,23 @@ fn statefulset_keeps_names_order_storage_and_partitioned_updates() {
         .success()
         .stdout;
     assert!(table.contains("db") && table.contains("3/3"), "{table}");
+
+    // Deleting the set keeps its claims (retention Retain) and their data; a claim deleted
+    // then has its volume removed from the node, and only that one.
+    let kept = claim("data-db-0");
+    let released = claim("data-db-2");
+    controller
+        .edgectl(&["delete", "statefulset", "db"])
+        .success();
+    wait_for(&controller, "the set's pods gone", || {
+        self::pods(&controller, "db").is_empty().then_some(())
+    });
+    assert_eq!(stamps(&agents, &kept), "db-0\ndb-0\n");
+    controller
+        .edgectl(&["delete", "pvc", "data-db-2"])
+        .success();
+    wait_for(&controller, "the deleted claim's volume removed", || {
+        stamps(&agents, &released).is_empty().then_some(())
+    });
+    assert_eq!(stamps(&agents, &kept), "db-0\ndb-0\n");
 }

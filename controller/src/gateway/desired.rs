@@ -29,6 +29,8 @@ pub struct NodeDesired {
     pub revision: u64,
     /// Run specs by pod uid.
     pub pods: BTreeMap<String, Arc<PodRunSpec>>,
+    /// The claims whose local volumes the node keeps (see `ControllerMessage::Claims`).
+    pub claims: BTreeSet<String>,
 }
 
 /// A session's view of its node's desired state: `None` until first computed.
@@ -79,9 +81,11 @@ impl DesiredState {
         let subscribers = lock(&self.shared.subscribers);
         if let Some(sender) = subscribers.get(node) {
             sender.send_if_modified(|current| {
-                let same = current
-                    .as_ref()
-                    .is_some_and(|c| c.pods == desired.pods && c.revision >= desired.revision);
+                let same = current.as_ref().is_some_and(|c| {
+                    c.pods == desired.pods
+                        && c.claims == desired.claims
+                        && c.revision >= desired.revision
+                });
                 if same {
                     return false;
                 }
@@ -134,6 +138,10 @@ pub async fn run(store: Store, state: DesiredState, shutdown: CancellationToken)
                 }
                 next = watcher.try_next();
             }
+            // Which claims a node keeps depends on every claim.
+            if std::mem::take(&mut index.claims_changed) {
+                dirty.extend(state.subscribed());
+            }
             if ended {
                 break;
             }
@@ -155,6 +163,8 @@ struct Index {
     objects: HashMap<(RefKind, String, String), Arc<Value>>,
     /// Referred object → keys of the pods that refer to it.
     referrers: HashMap<(RefKind, String, String), HashSet<String>>,
+    /// A claim was added, changed or removed since the nodes were last marked for it.
+    claims_changed: bool,
 }
 
 impl Index {
@@ -173,6 +183,7 @@ impl Index {
             by_node: HashMap::new(),
             objects: HashMap::new(),
             referrers: HashMap::new(),
+            claims_changed: false,
         };
         let mut ignored = HashSet::new();
         for item in listed.items {
@@ -230,6 +241,7 @@ impl Index {
                 self.pods.insert(key, (node, object));
             }
             Some(Kind::Ref(kind)) => {
+                self.claims_changed |= kind == RefKind::PersistentVolumeClaim;
                 let id = (kind, namespace_of(&object), name_of(&object));
                 self.mark_referrers(&id, dirty);
                 self.objects.insert(id, object);
@@ -242,6 +254,7 @@ impl Index {
         match self.kind_of(key) {
             Some(Kind::Pod) => self.remove_pod(key, dirty),
             Some(Kind::Ref(kind)) => {
+                self.claims_changed |= kind == RefKind::PersistentVolumeClaim;
                 let id = (kind, namespace_of(last), name_of(last));
                 self.mark_referrers(&id, dirty);
                 self.objects.remove(&id);
@@ -296,7 +309,25 @@ impl Index {
         NodeDesired {
             revision: self.revision,
             pods,
+            claims: self.kept_claims(node),
         }
+    }
+
+    /// The uids of the claims that exist and are not pinned to a node other than `node`.
+    fn kept_claims(&self, node: &str) -> BTreeSet<String> {
+        self.objects
+            .iter()
+            .filter(|((kind, _, _), _)| *kind == RefKind::PersistentVolumeClaim)
+            .filter(|(_, claim)| {
+                let pinned = claim
+                    .pointer("/metadata/annotations/volume.kubernetes.io~1selected-node")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                pinned.is_empty() || pinned == node
+            })
+            .filter_map(|(_, claim)| claim.pointer("/metadata/uid").and_then(Value::as_str))
+            .map(str::to_owned)
+            .collect()
     }
 }
 
@@ -346,4 +377,56 @@ fn name_of(object: &Value) -> String {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn claim(name: &str, uid: &str, node: Option<&str>) -> Arc<Value> {
+        let mut claim = json!({"metadata": {"name": name, "namespace": "default", "uid": uid}});
+        if let Some(node) = node {
+            claim["metadata"]["annotations"] = json!({"volume.kubernetes.io/selected-node": node});
+        }
+        Arc::new(claim)
+    }
+
+    #[test]
+    fn a_node_keeps_its_own_and_unpinned_claims() {
+        let mut index = Index {
+            revision: 1,
+            pods_info: info("pods").expect("pods"),
+            pods: HashMap::new(),
+            by_node: HashMap::new(),
+            objects: HashMap::new(),
+            referrers: HashMap::new(),
+            claims_changed: false,
+        };
+        let mut dirty = HashSet::new();
+        let prefix = info("persistentvolumeclaims")
+            .expect("claims")
+            .prefix(Some("default"));
+        for (name, uid, node) in [
+            ("here", "u1", Some("edge-a")),
+            ("there", "u2", Some("edge-b")),
+            ("unpinned", "u3", None),
+        ] {
+            index.put(
+                format!("{prefix}{name}"),
+                claim(name, uid, node),
+                &mut dirty,
+            );
+        }
+        assert!(index.claims_changed);
+        let kept = |index: &Index, node: &str| -> Vec<String> {
+            index.desired(node).claims.into_iter().collect()
+        };
+        assert_eq!(kept(&index, "edge-a"), ["u1", "u3"]);
+        assert_eq!(kept(&index, "edge-b"), ["u2", "u3"]);
+        // A claim deleted is kept nowhere.
+        let gone = claim("here", "u1", Some("edge-a"));
+        index.remove(&format!("{prefix}here"), &gone, &mut dirty);
+        assert_eq!(kept(&index, "edge-a"), ["u3"]);
+    }
 }

@@ -105,6 +105,7 @@ async fn serve(
         },
     )
     .await?;
+    write(&mut send, &claims_message(&first)).await?;
     let mut sent = first;
 
     let (frames_tx, mut frames) = mpsc::channel(READ_AHEAD);
@@ -142,12 +143,21 @@ async fn serve(
                 if let Some(delta) = delta(&sent, &next) {
                     write(&mut send, &delta).await?;
                 }
+                if next.claims != sent.claims {
+                    write(&mut send, &claims_message(&next)).await?;
+                }
                 sent = next;
             }
         }
     };
     reader.abort();
     result
+}
+
+fn claims_message(desired: &NodeDesired) -> ControllerMessage {
+    ControllerMessage::Claims {
+        keep: desired.claims.iter().cloned().collect(),
+    }
 }
 
 /// The delta that turns `sent` into `next`, if they differ.
@@ -242,6 +252,7 @@ mod tests {
         NodeDesired {
             revision,
             pods: pods.iter().map(|p| (p.uid.clone(), p.clone())).collect(),
+            ..NodeDesired::default()
         }
     }
 

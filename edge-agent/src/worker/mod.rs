@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use containers::{FetchedImage, ImageSource};
 use ports::HostPortProxy;
-pub(crate) use volumes::remove_leftover_pod_dirs;
+pub(crate) use volumes::remove_dirs_except;
 
 use crate::local_state::LocalState;
 use crate::pod::{

@@ -131,10 +131,11 @@ pub(super) fn remove_pod_dir(ctx: &WorkerContext, uid: &str) {
     }
 }
 
-/// Removes the directories under `pods_dir` of pods that are neither desired nor have a worker
-/// (pods deleted while the agent was stopped, or left by a crash); returns how many went.
-pub(crate) fn remove_leftover_pod_dirs(pods_dir: &Path, keep: impl Fn(&str) -> bool) -> usize {
-    let Ok(entries) = std::fs::read_dir(pods_dir) else {
+/// Removes the directories under `dir` whose names `keep` refuses: those of pods that are
+/// neither desired nor have a worker (deleted while the agent was stopped, or left by a crash),
+/// or of claims that are gone; returns how many went.
+pub(crate) fn remove_dirs_except(dir: &Path, keep: impl Fn(&str) -> bool) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };
     let mut removed = 0;
@@ -147,7 +148,7 @@ pub(crate) fn remove_leftover_pod_dirs(pods_dir: &Path, keep: impl Fn(&str) -> b
         match std::fs::remove_dir_all(entry.path()) {
             Ok(()) => removed += 1,
             Err(err) => {
-                tracing::warn!(dir = %entry.path().display(), "cannot remove a left-over pod directory: {err}")
+                tracing::warn!(dir = %entry.path().display(), "cannot remove a left-over directory: {err}")
             }
         }
     }
@@ -165,12 +166,12 @@ mod tests {
             std::fs::create_dir_all(dir.path().join(uid).join("logs")).expect("test step");
         }
         std::fs::write(dir.path().join("not-a-pod"), b"").expect("test step");
-        assert_eq!(remove_leftover_pod_dirs(dir.path(), |uid| uid == "keep"), 1);
+        assert_eq!(remove_dirs_except(dir.path(), |uid| uid == "keep"), 1);
         assert!(dir.path().join("keep/logs").is_dir());
         assert!(!dir.path().join("gone").exists());
         assert!(dir.path().join("not-a-pod").exists());
         assert_eq!(
-            remove_leftover_pod_dirs(&dir.path().join("missing"), |_| false),
+            remove_dirs_except(&dir.path().join("missing"), |_| false),
             0
         );
     }

@@ -59,6 +59,11 @@ pub enum ControllerMessage {
     },
     /// The controller ends the session (node deleted, protocol too old, ...); a one-line reason.
     Refused { message: String },
+    /// The uids of the PersistentVolumeClaims whose local volumes this node keeps: every claim
+    /// that exists and is not pinned to another node. The agent may remove the directory of any
+    /// other claim that none of its pods uses. Sent after the first snapshot and whenever the
+    /// set changes (protocol 2).
+    Claims { keep: Vec<String> },
 }
 
 /// The agent's hello.

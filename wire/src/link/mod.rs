@@ -30,4 +30,4 @@ pub use quic::{QuicError, client_config, server_config};
 pub const ALPN: &[u8] = b"edgeplane/1";
 
 /// The wire protocol version this build speaks.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
